@@ -1,0 +1,174 @@
+"""Application factory of 干部在线学习中心."""
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, g, request, session
+
+import config as config_module
+
+
+def create_app(config: str | dict | None = None) -> Flask:
+    """config: a configuration name ('development', 'testing', 'production') or a dict of
+    overrides applied on top of the environment's configuration."""
+    app = Flask(__name__, instance_relative_config=False)
+    overrides = config if isinstance(config, dict) else {}
+    name = config if isinstance(config, str) else overrides.pop("ENV_NAME", None) if overrides else None
+    app.config.update(config_module.load(name))
+    app.config.update(overrides)
+    os.makedirs(app.instance_path, exist_ok=True)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "cadre.sqlite3")
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):
+        uri = app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgres://"):]
+    elif uri.startswith("postgresql://"):
+        uri = app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgresql://"):]
+    if uri.startswith("sqlite"):
+        opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        opts.setdefault("connect_args", {"timeout": app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000})
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = opts
+
+    _init_extensions(app)
+    _register_blueprints(app)
+    from app import cli, errors
+
+    errors.register_error_handlers(app)
+    cli.register(app)
+    _register_template_helpers(app)
+    _install_log_filter(app)
+    return app
+
+
+def _init_extensions(app: Flask) -> None:
+    from app import jobs
+    from app.extensions import api, babel, csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: app.config["BABEL_DEFAULT_TIMEZONE"])
+    login_manager.init_app(app)
+    jobs.init_app(app)
+
+    from app.accounts.services import load_session_user
+
+    login_manager.user_loader(load_session_user)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = None  # sessions are server-side and rotated on login
+
+    @login_manager.unauthorized_handler
+    def _unauthorized():
+        from flask import redirect, url_for
+        from flask_babel import gettext as _
+
+        from app.errors import problem
+
+        if request.path.startswith("/api/"):
+            return problem(401, "unauthenticated", _("未登录"), _("请先登录"))
+        return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
+
+    api.init_app(app, spec_kwargs={"info": {"description": "干部在线学习中心 JSON API v1"}})
+    models_loaded()
+
+
+def models_loaded() -> None:
+    """Import every model module so that the metadata is complete (Alembic, tests)."""
+    import app.accounts.models  # noqa: F401
+    import app.audit.models  # noqa: F401
+
+
+def _select_locale():
+    from flask import current_app, has_request_context
+    from flask_login import current_user
+
+    langs = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    chosen = session.get("locale")
+    if chosen in langs:
+        return chosen
+    if getattr(current_user, "is_authenticated", False) and current_user.locale in langs:
+        return current_user.locale
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.accounts.views import admin_bp, auth_bp
+    from app.api import register_api
+    from app.audit.views import bp as audit_bp
+    from app.main.views import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(audit_bp)
+    register_api(app)
+
+    @app.after_request
+    def _security_headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        )
+        return resp
+
+    @app.teardown_request
+    def _rollback_uncommitted(exc):
+        # Nothing half-done survives a failed request: the one commit is explicit in the view.
+        from app.extensions import db
+
+        if exc is not None:
+            db.session.rollback()
+
+
+class _NoIdNumbers(logging.Filter):
+    """Masks 18-character ID numbers in log records (they must never reach the logs)."""
+
+    import re as _re
+
+    _pattern = _re.compile(r"(?<![0-9])(\d{4})\d{10}(\d{3}[\dXx])(?![0-9])")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        masked = self._pattern.sub(r"\1**********\2", msg)
+        if masked != msg:
+            record.msg, record.args = masked, ()
+        return True
+
+
+def _install_log_filter(app: Flask) -> None:
+    f = _NoIdNumbers()
+    app.logger.addFilter(f)
+    for h in logging.getLogger().handlers:
+        h.addFilter(f)
+    logging.getLogger("werkzeug").addFilter(f)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from zoneinfo import ZoneInfo
+
+    from flask_babel import gettext as _
+
+    from app.audit.views import ACTIONS
+
+    tz = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
+    roles = {"cadre": "学员", "netadmin": "网络管理员", "viewer": "部门查看", "orgadmin": "组织部管理员"}
+    ranks = {"county": "县处级及以上", "township": "乡科级", "other": "其他"}
+
+    def _v(x):
+        return getattr(x, "value", x)
+
+    app.jinja_env.globals.update(
+        role_label=lambda r: _(roles.get(_v(r), _v(r))),
+        rank_label=lambda r: _(ranks.get(_v(r), _v(r))),
+        action_label=lambda a: _(ACTIONS.get(a, a)),
+    )
+    app.jinja_env.filters["localtime"] = lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else ""
+    app.jinja_env.filters["localdate"] = lambda d: d.astimezone(tz).strftime("%Y-%m-%d") if d else ""

@@ -1,0 +1,17 @@
+"""JSON API v1: flask-smorest blueprints whose OpenAPI document is generated from the code
+and served at /api/v1/openapi.json."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_api(app: Flask) -> None:
+    from app.accounts.api import blp as accounts_blp
+    from app.audit.api import blp as audit_blp
+    from app.extensions import api
+
+    api.spec.components.security_scheme("cookieAuth", {"type": "apiKey", "in": "cookie",
+                                                       "name": app.config["SESSION_COOKIE_NAME"]})
+    api.spec.components.security_scheme("csrfToken", {"type": "apiKey", "in": "header", "name": "X-CSRFToken"})
+    api.register_blueprint(accounts_blp, url_prefix="/api/v1")
+    api.register_blueprint(audit_blp, url_prefix="/api/v1")

@@ -1,0 +1,47 @@
+"""The audit log page for administrators."""
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+
+from flask import Blueprint, render_template, request
+from flask_login import current_user, login_required
+
+from app.accounts.scope import ADMIN_ROLES, require_role
+from app.audit.services import list_events
+from app.web import int_arg
+
+bp = Blueprint("audit", __name__, url_prefix="/admin/audit")
+
+ACTIONS = {
+    "card": "学习卡", "card.issue": "发卡", "card.lost": "挂失", "card.reissue": "补卡", "card.cancel": "注销卡",
+    "cadre": "学员", "cadre.register": "登记", "cadre.supplement": "补录", "cadre.update": "修改资料",
+    "cadre.transfer": "调动", "roster.import": "名册导入", "account.reset_password": "重置密码",
+    "account.change_password": "修改密码", "auth.lockout": "登录锁定", "unit.create": "新建单位",
+    "staff.create": "新建管理账户",
+}
+
+
+def _date(name: str):
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), time.min, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+@bp.get("/")
+@login_required
+def index():
+    require_role(current_user, *ADMIN_ROLES)
+    action = request.args.get("action") or None
+    since, until = _date("since"), _date("until")
+    if until:
+        from datetime import timedelta
+
+        until = until + timedelta(days=1)
+    page = list_events(current_user.unit.path, action=action, since=since, until=until,
+                       page=int_arg("page", 1), per_page=50)
+    return render_template("audit/index.html", page=page, actions=ACTIONS, action=action,
+                           since=request.args.get("since", ""), until=request.args.get("until", ""))
