@@ -124,6 +124,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):
         app.logger.exception("unhandled error")
+        if app.config.get("TESTING_RAISE"):
+            raise err
         if wants_json():
             return problem(500, "internal", _title(500))
         return render_template("error.html", status=500, title=_title(500), detail=None), 500

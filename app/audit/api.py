@@ -50,4 +50,4 @@ def list_audit_events(args):
     """审计日志 Administrative actions in the caller's subtree, newest first."""
     require_role(current_user, *ADMIN_ROLES)
     page = list_events(current_user.unit.path, **args)
-    return page_body(page, [AuditOut().dump(e) for e in page.items])
+    return page_body(page, page.items)
