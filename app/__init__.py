@@ -165,7 +165,10 @@ def _register_template_helpers(app: Flask) -> None:
     def _v(x):
         return getattr(x, "value", x)
 
+    from flask_babel import get_locale
+
     app.jinja_env.globals.update(
+        get_locale=get_locale,
         role_label=lambda r: _(roles.get(_v(r), _v(r))),
         rank_label=lambda r: _(ranks.get(_v(r), _v(r))),
         action_label=lambda a: _(ACTIONS.get(a, a)),

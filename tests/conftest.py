@@ -38,10 +38,10 @@ def _database_url(tmp_path_factory, worker: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def app(tmp_path_factory, worker_id):
+def app(tmp_path_factory):
     from flask_migrate import upgrade
 
-    url = _database_url(tmp_path_factory, worker_id)
+    url = _database_url(tmp_path_factory, os.environ.get("PYTEST_XDIST_WORKER", "main"))
     instance = tmp_path_factory.mktemp("instance")
     application = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url})
     application.instance_path = str(instance)
