@@ -1,0 +1,115 @@
+"""The account pages through the test client (CSRF on, as in production)."""
+import io
+import re
+
+from sqlalchemy import func, select
+
+from app.accounts.models import Cadre, RosterImport
+from app.extensions import db
+from tests.conftest import PASSWORD, make_id
+
+
+def _csrf(client, url):
+    html = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+
+
+def login(client, who, password=PASSWORD):
+    token = _csrf(client, "/login")
+    return client.post("/login", data={"login": who, "password": password, "csrf_token": token})
+
+
+def test_form_without_csrf_token_is_refused(app, world):
+    c = app.test_client()
+    r = c.post("/login", data={"login": "wbadmin", "password": PASSWORD})
+    assert r.status_code == 400
+
+
+def test_tenth_wrong_password_on_the_login_page_locks_and_says_when(app, world):
+    c = app.test_client()
+    for _ in range(9):
+        r = login(c, "wbadmin", "nope-nope1")
+        assert r.status_code == 401
+    r = login(c, "wbadmin", "nope-nope1")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 429 and "已暂时锁定" in body and "分钟后" in body
+    assert int(r.headers["Retry-After"]) > 800
+    r = login(c, "wbadmin", PASSWORD)  # the right password is refused while locked
+    assert r.status_code == 429
+
+
+def test_other_districts_cadre_page_is_404(app, world):
+    c = app.test_client()
+    login(c, "jtadmin")
+    assert c.get(f"/admin/cadres/{world.wb_cadre}").status_code == 404
+    assert c.get(f"/admin/cadres/{world.jt_cadre}").status_code == 200
+
+
+def test_cadre_list_masks_id_numbers(app, world):
+    c = app.test_client()
+    login(c, "wbadmin")
+    html = c.get("/admin/cadres").get_data(as_text=True)
+    assert "李明" in html and "王芳" not in html
+    assert re.search(r"6103\*{10}\d{3}[\dX]", html)
+    assert not re.search(r"6103\d{14}", html)
+
+
+def test_first_login_is_sent_to_the_password_page(app, world):
+    c = app.test_client()
+    login(c, "wbadmin")
+    token = _csrf(c, f"/admin/cadres/{world.wb_cadre}")
+    sheet = c.post(f"/admin/cadres/{world.wb_cadre}/cards", data={"csrf_token": token}).get_data(as_text=True)
+    number = re.search(r'<strong class="mono">([\d ]{19})</strong>', sheet).group(1)
+    password = re.search(r'<strong class="mono pw">(\w+)</strong>', sheet).group(1)
+    cadre = app.test_client()
+    r = login(cadre, number, password)
+    assert r.headers["Location"].endswith("/password")
+    assert cadre.get("/").headers["Location"].endswith("/password")
+
+
+def test_roster_upload_preview_then_apply_with_progress(app, world):
+    c = app.test_client()
+    login(c, "wbadmin")
+    csv = "姓名,身份证号,单位\n" + "".join(
+        f"学员{i},{make_id('610302', '19930101', f'{i:03d}')},渭滨区财政局\n" for i in range(12))
+    token = _csrf(c, "/admin/roster")
+    r = c.post("/admin/roster", data={"unit_id": str(world.wb), "csrf_token": token,
+                                      "file": (io.BytesIO(csv.encode("utf-8-sig")), "名册.csv")},
+               content_type="multipart/form-data")
+    assert r.status_code == 302
+    preview_url = r.headers["Location"]
+    html = c.get(preview_url).get_data(as_text=True)
+    assert "确认导入" in html and html.count("badge-create") == 12
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Cadre.user_id))) == 2
+    token = _csrf(c, preview_url)
+    r = c.post(preview_url.rstrip("/") + "/apply", data={"csrf_token": token})
+    assert r.status_code == 302
+    status = c.get(preview_url.rstrip("/") + "/status").json
+    assert status == {**status, "state": "done", "processed": 12, "created": 12, "percent": 100}
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Cadre.user_id))) == 14
+        assert db.session.scalar(select(RosterImport.state)) == "done"
+
+
+def test_roster_with_bad_rows_cannot_be_confirmed(app, world):
+    c = app.test_client()
+    login(c, "wbadmin")
+    csv = "姓名,身份证号\n张三,123\n,%s\n" % make_id(seq="321")
+    token = _csrf(c, "/admin/roster")
+    r = c.post("/admin/roster", data={"unit_id": str(world.wb), "csrf_token": token,
+                                      "file": (io.BytesIO(csv.encode("gbk")), "bad.csv")},
+               content_type="multipart/form-data")
+    html = c.get(r.headers["Location"]).get_data(as_text=True)
+    assert "第 2 行" in html and "18 位" in html and "第 3 行" in html and "姓名不能为空" in html
+    assert "确认导入" not in html
+    r = c.post(r.headers["Location"] + "/apply", data={"csrf_token": _csrf(c, r.headers["Location"])})
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Cadre.user_id))) == 2
+
+
+def test_english_is_selectable(app, world):
+    c = app.test_client()
+    c.get("/locale/en")
+    html = c.get("/login").get_data(as_text=True)
+    assert 'lang="en"' in html and "Card number or username" in html
