@@ -48,11 +48,24 @@ def job(fn):
     return huey.task(name=fn.__name__)(run)
 
 
+# Every module that defines jobs; the worker imports them so that its registry knows the tasks.
+JOB_MODULES = ("app.accounts.jobs",)
+
+
+def load_job_modules() -> set[str]:
+    import importlib
+
+    for name in JOB_MODULES:
+        importlib.import_module(name)
+    return set(huey._registry._registry)
+
+
 def run_worker(app: Flask, workers: int = 2) -> None:
     from huey.consumer import Consumer
 
     global _worker_app
     _worker_app = app
+    load_job_modules()
     Consumer(huey, workers=workers, worker_type="thread", periodic=False).run()
 
 
