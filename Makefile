@@ -39,7 +39,7 @@ system-deps:
 	fi
 
 translations: $(STAMP)
-	@$(VENV)/bin/pybabel compile -q -d app/translations 2>/dev/null || true
+	@$(VENV)/bin/pybabel compile -d app/translations >/dev/null
 
 db: setup
 	@$(FLASK) db upgrade
