@@ -229,6 +229,7 @@ def preview_rows(actor: User, base: Unit, table: list[list[str]]) -> Preview:
             diffs.append(_("单位(调动)"))
         res.changes = diffs
         res.status = "update" if diffs else "unchanged"
+        v["user"] = user  # applying reuses it instead of querying the row again
     return Preview(rows=results)
 
 
@@ -320,9 +321,7 @@ def apply_import(actor: User, imp: RosterImport, *, origin: Origin = CLI, chunk:
                                    origin=origin, kind=RegistrationKind.IMPORT)
                     created += 1
                 elif res.status == "update":
-                    user = db.session.scalar(select(User).join(Cadre, Cadre.user_id == User.id)
-                                             .where(Cadre.id_number == v["id_number"]))
-                    update_cadre(actor, user, {"name": v["name"], "rank": v["rank"],
+                    update_cadre(actor, v["user"], {"name": v["name"], "rank": v["rank"],
                                                "position": v["position"], "phone": v["phone"],
                                                "unit_id": v["unit"].id,
                                                "transfer_reason": _("名册导入")}, origin=origin)

@@ -96,7 +96,6 @@ def test_admin_of_one_district_gets_404_for_another_districts_cadre(api, world):
 
 def test_viewer_reads_but_cannot_act(api, world):
     api.login("wbview")
-    # a viewer has a password set by the admin and must change it first? staff are created ready
     assert api.get(f"/api/v1/cadres/{world.wb_cadre}").status_code == 200
     assert api.post(f"/api/v1/cadres/{world.wb_cadre}/cards").status_code == 403
 
@@ -196,3 +195,17 @@ def test_logout_ends_the_session_on_the_server(api, world, app):
     thief = app.test_client()
     thief.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
     assert thief.get("/api/v1/me").status_code == 401
+
+
+def test_roster_reimport_with_a_changed_row_updates_that_cadre_only(api, world):
+    api.login("wbadmin")
+    head = ["姓名", "身份证号", "单位", "职级", "职务"]
+    rows = [[f"学员{i}", make_id("610302", "19940101", f"{i:03d}"), "渭滨区财政局", "乡科级", "科员"] for i in range(3)]
+    assert _import(api, world.wb, _xlsx([head] + rows), "a.xlsx", confirm=True).json["create"] == 3
+    rows[1][4] = "副科长"
+    rows[2][2] = "渭滨区"  # a different unit: a transfer
+    r = _import(api, world.wb, _xlsx([head] + rows), "a.xlsx", confirm=True).json
+    assert (r["create"], r["update"], r["unchanged"]) == (0, 2, 1)
+    cadres = {c["name"]: c for c in api.get(f"/api/v1/cadres?unit_id={world.wb}&q=学员").json["items"]}
+    assert cadres["学员1"]["position"] == "副科长"
+    assert cadres["学员2"]["unit"]["id"] == world.wb and cadres["学员2"]["transfers"][0]["reason"] == "名册导入"

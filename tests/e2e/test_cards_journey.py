@@ -25,14 +25,12 @@ def test_card_lifecycle_in_a_real_browser(live_server, browser, page):
 
     login(page, base, "wb_admin", pw)
     page.goto(base + "/admin/cadres")
-    page.fill("input[name=q]", "")
     # register a new cadre through the form
     page.click("text=登记学员")
     page.fill("input[name=name]", "测试学员")
     page.fill("input[name=id_number]", "61030219850315123X")  # wrong check digit first
     page.click("button[type=submit]")
     assert "校验位" in page.locator(".field.has-error .error").inner_text()
-    page.fill("input[name=id_number]", "610302198503151230".replace("0", "0", 0))
     from app.accounts.idnumber import check_digit
 
     first17 = "61030219850315123"
