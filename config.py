@@ -42,6 +42,20 @@ class Default:
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     ROSTER_MAX_ROWS = 20_000
 
+    # Video courseware. MEDIA_ROOT holds the served files (None: media/ beside this file).
+    MEDIA_ROOT: str | None = None
+    # "" streams files from the app (HTTP Range with seek/sendfile); "nginx" answers with
+    # X-Accel-Redirect to MEDIA_ACCEL_PREFIX (see deploy/nginx-media.conf).
+    MEDIA_ACCEL = ""
+    MEDIA_ACCEL_PREFIX = "/_protected_media/"
+    VIDEO_MAX_BYTES = 4 * 1024 * 1024 * 1024
+    VIDEO_CHUNK_BYTES = 8 * 1024 * 1024  # the upload page sends files in chunks of this size
+    VIDEO_MAX_HEIGHT = 720
+
+    # Catalogue search (Whoosh + jieba). None: instance/search-index; ":memory:" for tests.
+    SEARCH_INDEX_DIR: str | None = None
+    COURSES_DIR: str | None = None  # None: courses/ beside this file
+
     # Background jobs (huey): "sqlite" needs no server, "redis" runs across machines,
     # "immediate" runs jobs in-process (tests).
     JOBS_BACKEND = "sqlite"
@@ -69,6 +83,7 @@ class Testing(Default):
     SECRET_KEY = "testing-not-secret"
     WTF_CSRF_ENABLED = True
     JOBS_BACKEND = "immediate"
+    SEARCH_INDEX_DIR = ":memory:"
     # argon2 at full cost makes a suite of hundreds of logins slow; the parameters are
     # still argon2id, only cheaper.
     ARGON2_TIME_COST = 1

@@ -25,6 +25,9 @@ def create_app(config: str | dict | None = None) -> Flask:
         uri = app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgres://"):]
     elif uri.startswith("postgresql://"):
         uri = app.config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri[len("postgresql://"):]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app.config["MEDIA_ROOT"] = os.path.abspath(app.config.get("MEDIA_ROOT") or os.path.join(root, "media"))
+    app.config["COURSES_DIR"] = os.path.abspath(app.config.get("COURSES_DIR") or os.path.join(root, "courses"))
     if uri.startswith("sqlite"):
         opts = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
         opts.setdefault("connect_args", {"timeout": app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000})
@@ -51,6 +54,12 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: app.config["BABEL_DEFAULT_TIMEZONE"])
     login_manager.init_app(app)
     jobs.init_app(app)
+    from app import search
+
+    search.init_app(app)
+    from app.catalogue import search_sync
+
+    search_sync.install()
 
     from app.accounts.services import load_session_user
 
@@ -78,6 +87,8 @@ def models_loaded() -> None:
     """Import every model module so that the metadata is complete (Alembic, tests)."""
     import app.accounts.models  # noqa: F401
     import app.audit.models  # noqa: F401
+    import app.catalogue.models  # noqa: F401
+    import app.exams.models  # noqa: F401
 
 
 def _select_locale():
@@ -97,6 +108,9 @@ def _select_locale():
 
 def _register_blueprints(app: Flask) -> None:
     from app.accounts.views import admin_bp, auth_bp
+    from app.catalogue.admin_views import bp as catalogue_admin_bp
+    from app.catalogue.media_views import bp as media_bp
+    from app.catalogue.views import bp as catalogue_bp
     from app.api import register_api
     from app.audit.views import bp as audit_bp
     from app.main.views import bp as main_bp
@@ -105,6 +119,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(audit_bp)
+    app.register_blueprint(catalogue_bp)
+    app.register_blueprint(catalogue_admin_bp)
+    app.register_blueprint(media_bp)
     register_api(app)
 
     @app.after_request

@@ -13,6 +13,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(demo)
     app.cli.add_command(worker)
+    from app.catalogue.cli import courses_cli, search_cli
+
+    app.cli.add_command(courses_cli)
+    app.cli.add_command(search_cli)
 
 
 @click.command("create-admin")

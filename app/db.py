@@ -1,11 +1,12 @@
 """Declarative base, shared column types and mixins, and the one place that commits."""
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 # Alembic names constraints the same way on SQLite and PostgreSQL with this convention.
@@ -44,6 +45,19 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
+class StrEnum(str, enum.Enum):
+    def __str__(self) -> str:  # so that templates and JSON show the value
+        return self.value
+
+
+def str_enum(e):
+    """A portable enum column: VARCHAR with a CHECK of the values, the same on SQLite and PostgreSQL."""
+    from sqlalchemy import Enum
+
+    return Enum(e, native_enum=False, length=16, values_callable=lambda x: [m.value for m in x],
+                validate_strings=True, name=e.__name__.lower())
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime()}
@@ -79,3 +93,12 @@ def commit() -> None:
     from app.extensions import db
 
     db.session.commit()
+    # Background jobs queued by the services see committed rows only.
+    for task, args in db.session.info.pop("enqueue_after_commit", []):
+        task(*args)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_jobs(session) -> None:
+    # Jobs queued by work that was rolled back must not run.
+    session.info.pop("enqueue_after_commit", None)

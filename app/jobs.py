@@ -49,7 +49,7 @@ def job(fn):
 
 
 # Every module that defines jobs; the worker imports them so that its registry knows the tasks.
-JOB_MODULES = ("app.accounts.jobs",)
+JOB_MODULES = ("app.accounts.jobs", "app.catalogue.jobs")
 
 
 def load_job_modules() -> set[str]:

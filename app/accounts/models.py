@@ -1,18 +1,12 @@
 """Units, users (with their roles), cadre profiles, study cards, login sessions and throttles."""
 from __future__ import annotations
 
-import enum
 from datetime import date, datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, TimestampMixin, utcnow
-
-
-class StrEnum(str, enum.Enum):
-    def __str__(self) -> str:  # so that templates and JSON show the value
-        return self.value
+from app.db import Base, StrEnum, TimestampMixin, str_enum as _enum, utcnow
 
 
 class UnitLevel(StrEnum):
@@ -50,13 +44,6 @@ class RegistrationKind(StrEnum):
     REGULAR = "regular"
     SUPPLEMENTARY = "supplementary"  # 补录
     IMPORT = "import"
-
-
-def _enum(e):
-    from sqlalchemy import Enum
-
-    return Enum(e, native_enum=False, length=16, values_callable=lambda x: [m.value for m in x],
-                validate_strings=True, name=e.__name__.lower())
 
 
 class Unit(TimestampMixin, Base):
