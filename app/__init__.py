@@ -190,5 +190,19 @@ def _register_template_helpers(app: Flask) -> None:
         rank_label=lambda r: _(ranks.get(_v(r), _v(r))),
         action_label=lambda a: _(ACTIONS.get(a, a)),
     )
+    from markupsafe import Markup, escape
+
+    state_labels = {"draft": "草稿", "published": "已发布", "retired": "已下架"}
+
+    def course_state_badge(state) -> Markup:
+        value = _v(state)
+        return Markup(f'<span class="badge badge-state-{escape(value)}">{escape(_(state_labels.get(value, value)))}</span>')
+
+    def duration(seconds) -> str:
+        s = int(round(seconds or 0))
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+    app.jinja_env.globals["course_state_badge"] = course_state_badge
+    app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["localtime"] = lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else ""
     app.jinja_env.filters["localdate"] = lambda d: d.astimezone(tz).strftime("%Y-%m-%d") if d else ""

@@ -355,6 +355,23 @@ class _Highlighting:
 # --------------------------------------------------------------------------- engine
 
 
+def _private_ram_storage_cls():
+    from whoosh.filedb.filestore import RamStorage
+
+    class PrivateRamStorage(RamStorage):
+        """RamStorage whose writers' scratch folder is unique: whoosh names it <tmp>/MAIN.tmp,
+        which every process on the machine would share (and delete under each other)."""
+
+        def temp_storage(self, name=None):
+            return super().temp_storage(None)
+
+    return PrivateRamStorage
+
+
+def _PrivateRamStorage():
+    return _private_ram_storage_cls()()
+
+
 class WhooshEngine:
     """:class:`SearchEngine` on Whoosh + jieba.
 
@@ -388,9 +405,7 @@ class WhooshEngine:
                 _ensure_jieba()
                 schema = build_schema()
                 if self.directory is None:
-                    from whoosh.filedb.filestore import RamStorage
-
-                    ix = RamStorage().create_index(schema)
+                    ix = _PrivateRamStorage().create_index(schema)
                 else:
                     ix = self._open_or_create_dir(schema)
                 self._parser = self._make_parser(ix.schema)
