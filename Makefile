@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 
 run: setup db
 	@$(FLASK) demo --if-empty
+	@echo "importing the course packages in courses/ (the first run generates the sample videos with ffmpeg: a few minutes)"
+	@$(FLASK) courses import courses/
 	@echo "Serving on http://127.0.0.1:$(PORT)  (background jobs: worker started alongside)"
 	@trap 'kill 0' EXIT INT TERM; \
 	  $(FLASK) worker & \
@@ -51,7 +53,7 @@ worker:
 	$(FLASK) worker
 
 bench: setup
-	$(PY) bench/run.py
+	@$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

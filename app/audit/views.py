@@ -18,6 +18,11 @@ ACTIONS = {
     "cadre.transfer": "调动", "roster.import": "名册导入", "account.reset_password": "重置密码",
     "account.change_password": "修改密码", "auth.lockout": "登录锁定", "unit.create": "新建单位",
     "staff.create": "新建管理账户",
+    "category": "课程分类", "category.create": "新建分类", "category.update": "修改分类", "category.retire": "停用分类",
+    "category.restore": "恢复分类", "course": "课程", "course.create": "新建课程", "course.update": "修改课程",
+    "course.publish": "发布课程", "course.draft": "撤回课程", "course.retired": "下架课程",
+    "lesson.create": "新增课时", "lesson.update": "修改课时", "video": "课时视频", "video.upload": "上传视频",
+    "video.publish": "视频转码完成", "video.failed": "视频处理失败", "catalogue.import": "导入课程包",
 }
 
 

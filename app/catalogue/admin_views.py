@@ -89,7 +89,8 @@ def category_action(category_id: int):
 
 def _course_form(obj=None) -> CourseForm:
     form = CourseForm(obj=obj)
-    form.category_id.choices = [(c.id, f"{c.name}{'(地方特色)' if c.kind.value == 'local' else ''}")
+    local = _("(地方特色)")
+    form.category_id.choices = [(c.id, c.name + (local if c.kind.value == "local" else ""))
                                 for c in services.list_categories()]
     if obj is not None and request.method == "GET":
         form.target_ranks.data = obj.rank_list

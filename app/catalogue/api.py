@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import current_app, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -368,17 +369,17 @@ def upload_lesson_video(form, files, lesson_id):
     if form.get("upload_id"):
         job = db.session.get(MediaJob, form["upload_id"])
         if job is None or job.lesson_id != lesson.id:
-            raise NotFound("上传任务不存在")
+            raise NotFound(_("上传任务不存在"))
         job = uploads.append_chunk(current_user, job, form["offset"], stream)
     else:
         if form["offset"]:
-            raise Invalid("新的上传须从 0 字节开始", field="offset")
+            raise Invalid(_("新的上传须从 0 字节开始"), field="offset")
         total = form.get("total_size") or size
         job = uploads.start_upload(current_user, lesson, upload.filename or "", total, origin=origin_from_request())
         job = uploads.append_chunk(current_user, job, 0, stream)
     commit()
     if job.state == MediaJobState.FAILED:
-        return problem(422, "not_video", "视频无法使用", job.error, field="file", job_id=job.id)
+        return problem(422, "not_video", _("视频无法使用"), job.error, field="file", job_id=job.id)
     return job_dict(job)
 
 

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -284,7 +284,14 @@ def _produce(tasks: list[_VideoTask], progress: Progress | None, report: ImportR
 
     workers = max(1, min(4, os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for done, (key, res) in enumerate(pool.map(run, todo), start=1):
+        futures = {pool.submit(run, t): t for t in todo}
+        for done, future in enumerate(as_completed(futures), start=1):
+            try:
+                key, res = future.result()
+            except media.MediaError as err:
+                code, pos = futures[future].lesson_key
+                report.errors.append(PackageError(f"{code}/course.toml", f"lessons[{pos}]", err.reason))
+                continue
             results[key] = res
             report.videos_made += 1
             if progress:
@@ -301,12 +308,6 @@ def import_catalogue(root: str, *, progress: Progress | None = None, make_videos
     report = ImportReport(errors=errors)
     if errors:
         return report
-    existing_cats = {c.code: c for c in db.session.scalars(select(Category))}
-    for c in cats:
-        if c["code"] not in existing_cats:
-            existing_cats[c["code"]] = services.create_category(None, code=c["code"], name=c["name"], kind=c["kind"],
-                                                                audit=False)
-            report.categories_created += 1
     courses = {c.code: c for c in db.session.scalars(select(Course).where(Course.code.in_([p.code for p in packages])))}
 
     # What needs a video file made?
@@ -319,6 +320,14 @@ def import_catalogue(root: str, *, progress: Progress | None = None, make_videos
             if make_videos and not _asset_ok(by_pos.get(i), source):
                 tasks.append(_VideoTask((pkg.code, i), source, storage, make))
     files = _produce(tasks, progress, report) if tasks else {}
+    if report.errors:  # a video could not be made: write nothing
+        return report
+    existing_cats = {c.code: c for c in db.session.scalars(select(Category))}
+    for c in cats:
+        if c["code"] not in existing_cats:
+            existing_cats[c["code"]] = services.create_category(None, code=c["code"], name=c["name"], kind=c["kind"],
+                                                                audit=False)
+            report.categories_created += 1
     needs_video = {t.lesson_key: t for t in tasks}
 
     for n, pkg in enumerate(packages, start=1):

@@ -18,7 +18,6 @@ from app.errors import Conflict, Invalid, NotFound, RuleViolation
 from app.extensions import db
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
-RANK_LABELS = {"county": "县处级及以上", "township": "乡科级", "other": "其他"}
 
 
 # --- visibility ---------------------------------------------------------------------------

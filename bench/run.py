@@ -1,0 +1,239 @@
+"""`make bench`: each figure measured in this run, as a ratio to a reference measured alongside.
+
+    range_last_vs_first   req/s of a 1 MiB Range request at the end of a 200 MB video
+                          ÷ req/s of the same request at its start (gunicorn, app serving);
+                          ≈1 means the server seeks instead of reading from byte zero.
+    accel_vs_nginx        req/s of the app's X-Accel-Redirect answer served by nginx
+                          ÷ req/s of nginx serving the same file directly (same Range size).
+    search_p95_ms_10k     p95 of a catalogue search on a generated 10,000-course index.
+
+Everything runs on loopback in a temporary directory: SQLite database, media files, gunicorn
+(2 workers × 4 threads as `make run`), nginx (installed through apt when missing).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+VENV_BIN = os.path.dirname(sys.executable)
+MIB = 1024 * 1024
+FILE_MB = 200
+SECONDS = float(os.environ.get("BENCH_SECONDS", "4"))
+CLIENTS = 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 30) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def setup(tmp: str) -> dict:
+    """Database with an admin and a published course whose lesson video is a 200 MB file."""
+    os.environ.update(DATABASE_URL=f"sqlite:///{tmp}/bench.sqlite3", CADRE_MEDIA_ROOT=f"{tmp}/media",
+                      CADRE_SEARCH_INDEX_DIR=f"{tmp}/index", CADRE_ENV="development")
+    from flask_migrate import upgrade
+
+    from app import create_app
+    from app.accounts import services as accounts
+    from app.accounts.models import Role
+    from app.catalogue import services
+    from app.catalogue.models import CourseState, VideoAsset
+    from app.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        upgrade()
+        city = accounts.create_unit(None, "基准市", parent=None)
+        accounts.create_staff(None, username="bench", name="基准", role=Role.ORGADMIN, unit=city,
+                              password="Bench@2026x")
+        cat = services.create_category(None, code="bench", name="基准", kind="subject")
+        course = services.create_course(None, services.CourseInfo(title="基准课程", category_id=cat.id,
+                                                                  lecturer="某", description="", class_hours=1,
+                                                                  credits=5))
+        lesson = services.add_lesson(None, course, "第一讲 大文件")
+        d = os.path.join(app.config["MEDIA_ROOT"], "bench")
+        os.makedirs(d)
+        with open(os.path.join(d, "video.mp4"), "wb") as fh:
+            block = os.urandom(MIB)
+            for _ in range(FILE_MB):
+                fh.write(block)
+        lesson.video = VideoAsset(storage_dir="bench", duration=3600, width=1280, height=720,
+                                  size_bytes=FILE_MB * MIB, origin="upload")
+        db.session.flush()
+        services.set_course_state(None, course, CourseState.PUBLISHED)
+        db.session.commit()
+        return {"url": f"/media/lessons/{lesson.id}/{lesson.video_id}.mp4", "media": app.config["MEDIA_ROOT"]}
+
+
+def gunicorn(port: int, extra_env: dict) -> subprocess.Popen:
+    env = dict(os.environ, **extra_env)
+    p = subprocess.Popen([os.path.join(VENV_BIN, "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "2",
+                          "--threads", "4", "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
+    wait_port(port)
+    return p
+
+
+def login(port: int) -> str:
+    c = http.client.HTTPConnection("127.0.0.1", port)
+    c.request("POST", "/api/v1/auth/login", body=json.dumps({"login": "bench", "password": "Bench@2026x"}),
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read()
+    if r.status != 200:
+        raise RuntimeError(f"login failed: {r.status}")
+    return r.getheader("Set-Cookie").split(";", 1)[0]
+
+
+def rate(port: int, path: str, headers: dict, expect: int, nbytes: int) -> float:
+    """Requests per second with CLIENTS keep-alive connections for SECONDS."""
+    stop = time.time() + SECONDS
+    counts = [0] * CLIENTS
+    errors: list[str] = []
+
+    def worker(i: int) -> None:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.time() < stop:
+            c.request("GET", path, headers=headers)
+            r = c.getresponse()
+            body = r.read()
+            if r.status != expect or len(body) != nbytes:
+                errors.append(f"{r.status} {len(body)} bytes")
+                return
+            counts[i] += 1
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(CLIENTS)]
+    started = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{path}: unexpected answer {errors[0]}")
+    return sum(counts) / (time.time() - started)
+
+
+def ensure_nginx() -> str | None:
+    path = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+    if path:
+        return path
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    print("installing nginx (apt-get)…", file=sys.stderr)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(sudo + ["apt-get", "update", "-qq"], check=False, env=env)
+    subprocess.run(sudo + ["apt-get", "install", "-y", "-qq", "nginx-light"], check=False, env=env,
+                   stdout=subprocess.DEVNULL)
+    return shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+def nginx(binary: str, tmp: str, port: int, app_port: int, media: str) -> subprocess.Popen:
+    conf = os.path.join(tmp, "nginx.conf")
+    snippet = open(os.path.join(ROOT, "deploy", "nginx-media.conf"), encoding="utf-8").read()
+    snippet = snippet.replace("/srv/cadre/media/", media.rstrip("/") + "/").replace("aio threads;", "")
+    with open(conf, "w") as fh:
+        fh.write(f"""
+{'user root;' if os.geteuid() == 0 else ''}
+worker_processes 2;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {tmp}/nginx-body;
+  proxy_temp_path {tmp}/nginx-proxy;
+  fastcgi_temp_path {tmp}/nginx-fastcgi;
+  uwsgi_temp_path {tmp}/nginx-uwsgi;
+  scgi_temp_path {tmp}/nginx-scgi;
+  upstream cadre_app {{ server 127.0.0.1:{app_port}; keepalive 16; }}
+  server {{
+    listen 127.0.0.1:{port};
+    {snippet}
+    location /direct/ {{ alias {media.rstrip('/')}/; sendfile on; }}
+    location / {{
+      proxy_pass http://cadre_app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+    }}
+  }}
+}}
+""")
+    p = subprocess.Popen([binary, "-c", conf, "-p", tmp], stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def main() -> int:
+    tmp = tempfile.mkdtemp(prefix="cadre-bench-")
+    procs: list[subprocess.Popen] = []
+    results: dict[str, str] = {}
+    try:
+        info = setup(tmp)
+        port = free_port()
+        procs.append(gunicorn(port, {}))
+        cookie = login(port)
+        first = rate(port, info["url"], {"Cookie": cookie, "Range": f"bytes=0-{MIB - 1}"}, 206, MIB)
+        last = rate(port, info["url"], {"Cookie": cookie, "Range": f"bytes={FILE_MB * MIB - MIB}-"}, 206, MIB)
+        results["range_last_vs_first"] = f"{last / first:.2f}"
+        print(f"  (first MiB {first:.0f} req/s, last MiB {last:.0f} req/s)", file=sys.stderr)
+
+        binary = ensure_nginx()
+        if binary is None:
+            results["accel_vs_nginx"] = "n/a (nginx could not be installed)"
+        else:
+            accel_port, nginx_port = free_port(), free_port()
+            procs.append(gunicorn(accel_port, {"CADRE_MEDIA_ACCEL": "nginx"}))
+            procs.append(nginx(binary, tmp, nginx_port, accel_port, info["media"]))
+            rng = {"Range": f"bytes={FILE_MB * MIB // 2}-{FILE_MB * MIB // 2 + 4 * MIB - 1}"}
+            accel = rate(nginx_port, info["url"], {"Cookie": cookie, **rng}, 206, 4 * MIB)
+            direct = rate(nginx_port, "/direct/bench/video.mp4", rng, 206, 4 * MIB)
+            results["accel_vs_nginx"] = f"{accel / direct:.2f}"
+            print(f"  (4 MiB ranges: X-Accel-Redirect {accel:.0f} req/s, nginx direct {direct:.0f} req/s)",
+                  file=sys.stderr)
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import search_bench
+
+    figures = search_bench.run(10_000, 300)
+    results["search_p95_ms_10k"] = f"{figures['p95_ms']}"
+    print(f"  (search: {figures['docs']} docs indexed in {figures['build_seconds']} s, "
+          f"p50 {figures['p50_ms']} ms)", file=sys.stderr)
+    for name, value in results.items():
+        print(f"{name}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
