@@ -308,6 +308,9 @@ def _line_fragmenter_class():
     return LineFragmenter
 
 
+_CJK_ONLY = re.compile(r"[\u4e00-\u9fff]+")
+
+
 class _Highlighting:
     """Per-field Whoosh fragmenters plus an HtmlFormatter producing plain ``<mark>`` tags."""
 
@@ -341,6 +344,10 @@ class _Highlighting:
         from whoosh.highlight import FIRST, top_fragments
 
         if not text or not words:
+            return ""
+        # Cheap pre-check: Chinese terms are not stemmed/lowercased, so a field that contains
+        # none of them as a substring cannot match (saves a jieba pass per field and hit).
+        if all(_CJK_ONLY.fullmatch(w) for w in words) and not any(w in text for w in words):
             return ""
         tokens = analyzer(text, positions=True, chars=True, mode="index", removestops=False)
         tokens = _linearise(text, tokens, words)
@@ -580,15 +587,27 @@ class WhooshEngine:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _run(self, ix, q, terms, flt, page: int, per_page: int) -> SearchResult:
+        from whoosh import collectors
+
         with ix.searcher() as searcher:
-            results = searcher.search_page(q, page, pagelen=per_page, filter=flt)
-            total = results.total  # == len(Results): exact count incl. the filter
+            # What ``searcher.search_page(q, page, pagelen=per_page, filter=flt)`` does, minus
+            # its "top N" pruning: by default Whoosh's TopCollector skips posting blocks and
+            # replaces sub-matchers that can no longer reach the top N, so ``len(results)``
+            # then re-runs the whole query just to count (and, with the coordination bonus,
+            # pruning even changes some scores). Visiting every match once gives the exact
+            # total in the same pass and was ~2.4x faster on the 10k benchmark.
+            collector = collectors.TopCollector(limit=page * per_page, usequality=False, replace=0)
+            if flt is not None:
+                collector = collectors.FilterCollector(collector, allow=flt)  # == filter=flt
+            searcher.search_with_collector(q, collector)
+            results = collector.results()
+            total = len(results)  # exact number of matches (filter applied); not scored_length()
             hits: list[Hit] = []
-            # ResultsPage clamps a too-large page number to the last page; we return no hits.
-            if total and page <= results.pagecount:
+            page_hits = results[(page - 1) * per_page : page * per_page]  # [] past the last page
+            if page_hits:
                 schema = searcher.schema
                 frozen = {name: frozenset(words) for name, words in terms.items()}
-                for hit in results:
+                for hit in page_hits:
                     stored = hit.fields()
                     highlights: dict[str, str] = {}
                     for name in SEARCH_FIELDS:

@@ -103,7 +103,7 @@ def test_required_courses_for_the_cadres_rank_come_first(app, sample_files, cadr
     required = section(html(cadre_api.get("/courses/")), "必修课程", "最新课程")
     assert f'href="/courses/{county}"' in required  # still listed, after the rank's own courses
     assert required.index(f'href="/courses/{township}"') < required.index(f'href="/courses/{county}"')
-    assert "优先列出适用于乡科级干部的课程" in required
+    assert "优先列出适用于您职级(乡科级)的课程" in required
 
 
 def test_catalogue_needs_login(app, catalogue):
@@ -281,3 +281,12 @@ def test_search_query_is_capped(cadre_api, catalogue):
     page = html(cadre_api.get("/courses/search", query_string={"q": "汽车" + "x" * 300}))
     value = re.search(r'<input type="search" name="q" value="([^"]*)"', page).group(1)
     assert len(unescape(value)) == 100
+
+
+def test_pages_render_in_english_too(cadre_api, catalogue):
+    cadre_api.get("/locale/en")
+    for url in ("/courses/", f"/courses/category/{catalogue.politics}?required=1", f"/courses/{catalogue.party}",
+                f"/courses/{catalogue.party}/lessons/{catalogue.lesson}", "/courses/search?q=汽车",
+                "/courses/search?q=量子纠缠", "/courses/search"):
+        page = html(cadre_api.get(url))
+        assert '<html lang="en">' in page, url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
+E2E_COURSES = ("rural-revitalisation-strategy", "new-energy-vehicle-industry")
 
 
 def _free_port() -> int:
@@ -28,13 +30,23 @@ def _free_port() -> int:
 def live_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     env = {**os.environ, "FLASK_APP": "wsgi.py", "CADRE_ENV": "development",
-           "DATABASE_URL": f"sqlite:///{tmp}/e2e.sqlite3", "CADRE_JOBS_BACKEND": "immediate"}
+           "DATABASE_URL": f"sqlite:///{tmp}/e2e.sqlite3", "CADRE_JOBS_BACKEND": "immediate",
+           "CADRE_MEDIA_ROOT": str(tmp / "media"), "CADRE_SEARCH_INDEX_DIR": str(tmp / "index")}
     env.pop("CADRE_ARGON2_TIME_COST", None)
     flask = [sys.executable, "-m", "flask"]
     subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
     out = subprocess.run(flask + ["demo", "--cadres", "40"], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout
     cards = re.findall(r"学员 cadre \S+\s+([\d ]{19})\s", out)
+    # Two real course packages (one from courses/, one local module) with generated videos.
+    packages = tmp / "courses"
+    packages.mkdir()
+    for name in ("categories.toml", "schema"):
+        src = ROOT / "courses" / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, packages / name)
+    for code in E2E_COURSES:
+        shutil.copytree(ROOT / "courses" / code, packages / code)
+    subprocess.run(flask + ["courses", "import", str(packages)], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
     proc = subprocess.Popen(flask + ["run", "--port", str(port), "--no-reload"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
