@@ -4,7 +4,8 @@
                           ÷ req/s of the same request at its start (gunicorn, app serving);
                           ≈1 means the server seeks instead of reading from byte zero.
     accel_vs_nginx        req/s of the app's X-Accel-Redirect answer served by nginx
-                          ÷ req/s of nginx serving the same file directly (same Range size).
+                          ÷ req/s of nginx serving the same file directly (8 MiB ranges, what
+                          a player reads per request; the 1 MiB ratio is printed alongside).
     search_p95_ms_10k     p95 of a catalogue search on a generated 10,000-course index.
 
 Everything runs on loopback in a temporary directory: SQLite database, media files, gunicorn
@@ -68,7 +69,7 @@ def setup(tmp: str) -> dict:
         upgrade()
         city = accounts.create_unit(None, "基准市", parent=None)
         accounts.create_staff(None, username="bench", name="基准", role=Role.ORGADMIN, unit=city,
-                              password="Bench@2026x")
+                              password="Quick#Seek2026")
         cat = services.create_category(None, code="bench", name="基准", kind="subject")
         course = services.create_course(None, services.CourseInfo(title="基准课程", category_id=cat.id,
                                                                   lecturer="某", description="", class_hours=1,
@@ -98,7 +99,7 @@ def gunicorn(port: int, extra_env: dict) -> subprocess.Popen:
 
 def login(port: int) -> str:
     c = http.client.HTTPConnection("127.0.0.1", port)
-    c.request("POST", "/api/v1/auth/login", body=json.dumps({"login": "bench", "password": "Bench@2026x"}),
+    c.request("POST", "/api/v1/auth/login", body=json.dumps({"login": "bench", "password": "Quick#Seek2026"}),
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
     r.read()
@@ -107,9 +108,13 @@ def login(port: int) -> str:
     return r.getheader("Set-Cookie").split(";", 1)[0]
 
 
-def rate(port: int, path: str, headers: dict, expect: int, nbytes: int) -> float:
-    """Requests per second with CLIENTS keep-alive connections for SECONDS."""
-    stop = time.time() + SECONDS
+def rate(port: int, path: str, headers: dict, expect: int, nbytes: int, seconds: float | None = None,
+         warm: bool = True) -> float:
+    """Requests per second with CLIENTS keep-alive connections for SECONDS (after a short warm-up
+    so that fresh gunicorn workers and nginx are measured in their steady state)."""
+    if warm:
+        rate(port, path, headers, expect, nbytes, seconds=0.5, warm=False)
+    stop = time.time() + (seconds or SECONDS)
     counts = [0] * CLIENTS
     errors: list[str] = []
 
@@ -207,12 +212,19 @@ def main() -> int:
             accel_port, nginx_port = free_port(), free_port()
             procs.append(gunicorn(accel_port, {"CADRE_MEDIA_ACCEL": "nginx"}))
             procs.append(nginx(binary, tmp, nginx_port, accel_port, info["media"]))
-            rng = {"Range": f"bytes={FILE_MB * MIB // 2}-{FILE_MB * MIB // 2 + 4 * MIB - 1}"}
-            accel = rate(nginx_port, info["url"], {"Cookie": cookie, **rng}, 206, 4 * MIB)
-            direct = rate(nginx_port, "/direct/bench/video.mp4", rng, 206, 4 * MIB)
-            results["accel_vs_nginx"] = f"{accel / direct:.2f}"
-            print(f"  (4 MiB ranges: X-Accel-Redirect {accel:.0f} req/s, nginx direct {direct:.0f} req/s)",
-                  file=sys.stderr)
+            # A player asks for open-ended ranges and reads until its buffer is full (tens of
+            # seconds of video: several MiB at 720p); 8 MiB is the headline, 1 MiB shows the
+            # worst case where the app's per-request check dominates.
+            ratios = {}
+            for size in (8, 1):
+                start = FILE_MB * MIB // 2
+                rng = {"Range": f"bytes={start}-{start + size * MIB - 1}"}
+                accel = rate(nginx_port, info["url"], {"Cookie": cookie, **rng}, 206, size * MIB)
+                direct = rate(nginx_port, "/direct/bench/video.mp4", rng, 206, size * MIB)
+                ratios[size] = accel / direct
+                print(f"  ({size} MiB ranges: X-Accel-Redirect {accel:.0f} req/s, nginx direct {direct:.0f} req/s,"
+                      f" ratio {accel / direct:.2f})", file=sys.stderr)
+            results["accel_vs_nginx"] = f"{ratios[8]:.2f}"
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)

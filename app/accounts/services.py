@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.idnumber import mask_id_number, parse_id_number
 from app.accounts.models import (
@@ -618,7 +618,9 @@ def load_session_user(token: str | None) -> User | None:
     """The user of a live server-side session, or None (revoked, lost card, inactive)."""
     if not token:
         return None
-    s = db.session.scalar(select(LoginSession).where(LoginSession.token == token))
+    # One round trip for the session and its user: this runs on every request, media included.
+    s = db.session.scalar(select(LoginSession).where(LoginSession.token == token)
+                          .options(joinedload(LoginSession.user)))
     if s is None or s.revoked_at is not None:
         return None
     user = s.user

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.models import Role, User
 from app.accounts.scope import require_role
@@ -52,7 +52,7 @@ def get_course(user: User, course_id: int) -> Course:
 
 
 def get_lesson(user: User, lesson_id: int) -> Lesson:
-    lesson = db.session.get(Lesson, lesson_id)
+    lesson = db.session.get(Lesson, lesson_id, options=[joinedload(Lesson.course), joinedload(Lesson.video)])
     if lesson is None or not can_view_course(user, lesson.course):
         raise NotFound(_("课时不存在"))
     return lesson

@@ -21,9 +21,12 @@ Notes on the Whoosh implementation
   index generation, so commits made by other processes are visible immediately; it is closed
   after the call.
 * Totals: ``SearchResult.total`` is ``len(results)`` of the underlying Whoosh ``Results``
-  (as exposed by ``ResultsPage.total``), i.e. the exact number of documents matching the
+  (what ``ResultsPage.total`` reports), i.e. the exact number of documents matching the
   query *and* the category filter -- not ``scored_length()``, which is capped at
-  ``page * per_page``.
+  ``page * per_page``. The search runs a non-pruning TopCollector so that this count comes
+  from the same pass as the ranking (see ``WhooshEngine._run``).
+* A page past the last one returns no hits (``ResultsPage`` would silently return the last
+  page instead).
 """
 from __future__ import annotations
 
