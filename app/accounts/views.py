@@ -18,7 +18,7 @@ from app.accounts.scope import ADMIN_ROLES, STAFF_ROLES, require_role
 from app.audit.services import list_events
 from app.db import commit
 from app.errors import DomainError, problem
-from app.web import int_arg, origin_from_request
+from app.web import apply_error as _apply_error, int_arg, origin_from_request
 
 auth_bp = Blueprint("auth", __name__)
 admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -37,15 +37,6 @@ def _force_password_change():
     if request.path.startswith("/api/"):
         return problem(403, "must_change_password", _("须先修改密码"), _("首次登录或密码被重置后须先修改密码"))
     return redirect(url_for("auth.password"))
-
-
-def _apply_error(form, err: DomainError) -> None:
-    """Show a service error beside its field when it names one, else at the top of the page."""
-    field = getattr(form, err.field, None) if err.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [err.message]
-    else:
-        flash(err.message, "error")
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -12,7 +12,7 @@ from app.catalogue.models import Category, CourseState, Lesson, MediaJobState
 from app.db import commit
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.web import int_arg, origin_from_request
+from app.web import apply_error as _apply_error, flash_form_errors, int_arg, origin_from_request, upload_size
 
 bp = Blueprint("catalogue_admin", __name__, url_prefix="/admin/catalogue")
 
@@ -21,14 +21,6 @@ bp = Blueprint("catalogue_admin", __name__, url_prefix="/admin/catalogue")
 @login_required
 def _managers_only():
     services.require_manager(current_user)
-
-
-def _apply_error(form, err: DomainError) -> None:
-    field = getattr(form, err.field, None) if err.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [err.message]
-    else:
-        flash(err.message, "error")
 
 
 # --- categories ---------------------------------------------------------------------------
@@ -196,9 +188,7 @@ def lesson_add(course_id: int):
             commit()
             flash(_("已添加课时"), "success")
     else:
-        for errors in form.errors.values():
-            for e in errors:
-                flash(e, "error")
+        flash_form_errors(form)
     return redirect(url_for(".course_edit", course_id=course.id) + "#lessons"), 303
 
 
@@ -231,17 +221,11 @@ def lesson_video(lesson_id: int):
     form = VideoForm()
     back = url_for(".course_edit", course_id=lesson.course_id) + f"#lesson-{lesson.id}"
     if not form.validate_on_submit():
-        for errors in form.errors.values():
-            for e in errors:
-                flash(e, "error")
+        flash_form_errors(form)
         return redirect(back), 303
     upload = form.file.data
-    stream = upload.stream
-    stream.seek(0, 2)
-    size = stream.tell()
-    stream.seek(0)
     try:
-        job = uploads.upload_whole(current_user, lesson, upload.filename or "", stream, size,
+        job = uploads.upload_whole(current_user, lesson, upload.filename or "", upload.stream, upload_size(upload),
                                    origin=origin_from_request())
     except DomainError as err:
         db.session.rollback()

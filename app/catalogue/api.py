@@ -14,7 +14,7 @@ from app.catalogue.models import RANK_VALUES, Category, Course, CourseState, Les
 from app.db import commit
 from app.errors import Invalid, NotFound, problem
 from app.extensions import db
-from app.web import origin_from_request
+from app.web import origin_from_request, upload_size
 
 blp = Blueprint("catalogue_api", __name__, description="课程目录与视频 Catalogue and media")
 
@@ -362,10 +362,7 @@ def upload_lesson_video(form, files, lesson_id):
     services.require_manager(current_user)
     lesson = services.get_lesson(current_user, lesson_id)
     upload = files["file"]
-    stream = upload.stream
-    stream.seek(0, 2)
-    size = stream.tell()
-    stream.seek(0)
+    stream, size = upload.stream, upload_size(upload)
     if form.get("upload_id"):
         job = db.session.get(MediaJob, form["upload_id"])
         if job is None or job.lesson_id != lesson.id:
