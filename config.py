@@ -51,6 +51,9 @@ class Default:
     VIDEO_MAX_BYTES = 4 * 1024 * 1024 * 1024
     VIDEO_CHUNK_BYTES = 8 * 1024 * 1024  # the upload page sends files in chunks of this size
     VIDEO_MAX_HEIGHT = 720
+    # A transcoding job that has not moved for this long lost its worker (killed, machine restarted):
+    # it is marked failed so that the lesson can take a new upload.
+    MEDIA_JOB_STALE_MINUTES = 15
 
     # Catalogue search (Whoosh + jieba). None: instance/search-index; ":memory:" for tests.
     SEARCH_INDEX_DIR: str | None = None

@@ -386,4 +386,6 @@ def upload_lesson_video(form, files, lesson_id):
 @login_required
 def get_media_job(job_id):
     """视频任务 State and progress (0–100) of an upload/transcode job, and its error if it failed."""
-    return job_dict(uploads.get_job(current_user, job_id))
+    job = uploads.get_job(current_user, job_id)
+    commit()  # a job found stale is marked failed
+    return job_dict(job)

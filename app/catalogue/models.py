@@ -153,6 +153,8 @@ class MediaJob(TimestampMixin, Base):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Moves with every progress step: a running job whose worker died stops moving.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     asset_id: Mapped[int | None] = mapped_column(ForeignKey("video_assets.id"))
 
     lesson: Mapped[Lesson] = relationship()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from datetime import timedelta
 from typing import BinaryIO
 
 from flask import current_app
@@ -38,7 +39,18 @@ def get_job(actor: User, job_id: int) -> MediaJob:
     job = db.session.get(MediaJob, job_id)
     if job is None:
         raise NotFound(_("任务不存在"))
+    fail_if_stale(job)
     return job
+
+
+def fail_if_stale(job: MediaJob) -> bool:
+    """A running job that stopped moving lost its worker: fail it (the original is kept)."""
+    limit = timedelta(minutes=current_app.config["MEDIA_JOB_STALE_MINUTES"])
+    if job.state == MediaJobState.RUNNING and utcnow() - job.updated_at > limit:
+        _fail(job, _("转码中断:后台任务超过 %(m)d 分钟没有进展(进程可能已重启),原文件已保留,请重新上传",
+                     m=limit.seconds // 60))
+        return True
+    return False
 
 
 def latest_job(lesson: Lesson) -> MediaJob | None:
@@ -58,6 +70,8 @@ def start_upload(actor: User, lesson: Lesson, filename: str, total_bytes: int, *
         raise Invalid(_("视频文件不能超过 %(mb)s MB", mb=limit // (1024 * 1024)), field="file", code="too_large")
     busy = db.session.scalar(select(MediaJob).where(MediaJob.lesson_id == lesson.id,
                                                    MediaJob.state.in_([MediaJobState.QUEUED, MediaJobState.RUNNING])))
+    if busy is not None and fail_if_stale(busy):
+        busy = None
     if busy is not None:
         raise Conflict(_("该课时的视频正在转码,请等待完成后再上传"), code="busy", job_id=busy.id)
     job = MediaJob(lesson=lesson, state=MediaJobState.UPLOADING, original_name=name, total_bytes=total_bytes,
@@ -169,6 +183,10 @@ def transcode_job(job_id: int, on_commit) -> None:
         shutil.rmtree(dest, ignore_errors=True)
         _fail(job, _("转码失败:%(e)s", e=str(exc)[:300]))
         on_commit()
+        return
+    db.session.refresh(job)
+    if job.state != MediaJobState.RUNNING:  # declared stale meanwhile: a newer upload may own the lesson
+        shutil.rmtree(dest, ignore_errors=True)
         return
     asset = VideoAsset(storage_dir=rel_dir, duration=result.duration, width=result.width, height=result.height,
                        size_bytes=result.size_bytes, origin="upload")

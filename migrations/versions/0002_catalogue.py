@@ -133,6 +133,7 @@ def upgrade():
     sa.Column('created_by_id', sa.Integer(), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('asset_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint('progress BETWEEN 0 AND 100', name=op.f('ck_media_jobs_progress_range')),

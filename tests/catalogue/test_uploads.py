@@ -101,3 +101,27 @@ def test_transcode_failure_keeps_the_original_and_says_why(app, ctx, world, cata
     assert job.state.value == "failed" and "测试注入的错误" in job.error
     assert lesson.video_id == catalogue.asset
     assert os.path.getsize(os.path.join(app.config["MEDIA_ROOT"], job.original_relpath)) == len(clip)
+
+
+def test_a_job_whose_worker_died_is_failed_and_the_lesson_takes_a_new_upload(app, ctx, world, catalogue, tiny_clip):
+    from datetime import timedelta
+
+    from app.accounts.models import User
+    from app.catalogue import uploads
+    from app.catalogue.models import MediaJobState
+    from app.db import utcnow
+
+    org = db.session.get(User, world.orgadmin)
+    lesson = db.session.get(Lesson, catalogue.lesson)
+    job = uploads.start_upload(org, lesson, "a.avi", len(tiny_clip))
+    job.state = MediaJobState.RUNNING  # as a worker leaves it when killed mid-transcode
+    db.session.flush()
+    with pytest.raises(uploads.Conflict):
+        uploads.start_upload(org, lesson, "b.avi", len(tiny_clip))
+    db.session.execute(db.update(MediaJob).where(MediaJob.id == job.id)
+                       .values(updated_at=utcnow() - timedelta(minutes=app.config["MEDIA_JOB_STALE_MINUTES"] + 1)))
+    db.session.expire_all()
+    fresh = uploads.start_upload(org, lesson, "b.avi", len(tiny_clip))
+    old = db.session.get(MediaJob, job.id)
+    assert old.state == MediaJobState.FAILED and "转码中断" in old.error
+    assert fresh.state == MediaJobState.UPLOADING
