@@ -54,6 +54,7 @@ class Default:
     # A transcoding job that has not moved for this long lost its worker (killed, machine restarted):
     # it is marked failed so that the lesson can take a new upload.
     MEDIA_JOB_STALE_MINUTES = 15
+    MEDIA_JOB_QUEUE_STALE_HOURS = 6  # queued but never picked up (the queue lost it)
 
     # Catalogue search (Whoosh + jieba). None: instance/search-index; ":memory:" for tests.
     SEARCH_INDEX_DIR: str | None = None

@@ -49,6 +49,9 @@ def _init_extensions(app: Flask) -> None:
     from app.extensions import api, babel, csrf, db, login_manager, migrate
 
     db.init_app(app)
+    # Before CSRFProtect's hook, which reads the body: the size limit must already be right,
+    # and text with NUL characters is refused before anything parses it further.
+    app.before_request(_request_limits)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: app.config["BABEL_DEFAULT_TIMEZONE"])
@@ -83,6 +86,35 @@ def _init_extensions(app: Flask) -> None:
     models_loaded()
 
 
+VIDEO_UPLOAD_ENDPOINTS = {"catalogue_api.upload_lesson_video", "catalogue_admin.lesson_video"}
+
+
+def _request_limits():
+    from flask import current_app
+
+    from app.errors import Invalid
+
+    if request.endpoint in VIDEO_UPLOAD_ENDPOINTS:
+        # video arrives in chunks larger than the general upload limit
+        request.max_content_length = current_app.config["VIDEO_CHUNK_BYTES"] + 1024 * 1024
+    if any("\x00" in v for v in request.args.values()):
+        raise Invalid(_nul_message(), code="invalid_characters")
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        if request.is_json:
+            raw = request.get_data(cache=True)
+            if b"\\u0000" in raw or b"\x00" in raw:
+                raise Invalid(_nul_message(), code="invalid_characters")
+        elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            if any("\x00" in v for v in request.form.values()):
+                raise Invalid(_nul_message(), code="invalid_characters")
+
+
+def _nul_message() -> str:
+    from flask_babel import gettext as _
+
+    return _("输入中含有不允许的控制字符")
+
+
 def models_loaded() -> None:
     """Import every model module so that the metadata is complete (Alembic, tests)."""
     import app.accounts.models  # noqa: F401
@@ -107,6 +139,17 @@ def _select_locale():
 
 
 def _register_blueprints(app: Flask) -> None:
+    from werkzeug.routing import IntegerConverter
+
+    class DatabaseInt(IntegerConverter):
+        """<int:…> in URLs stops at the database's integer range: a larger id is simply not found."""
+
+        def __init__(self, url_map, *args, **kwargs):
+            kwargs.setdefault("max", 2**31 - 1)
+            super().__init__(url_map, *args, **kwargs)
+
+    app.url_map.converters["int"] = DatabaseInt
+
     from app.accounts.views import admin_bp, auth_bp
     from app.catalogue.admin_views import bp as catalogue_admin_bp
     from app.catalogue.media_views import bp as media_bp

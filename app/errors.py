@@ -121,6 +121,25 @@ def register_error_handlers(app: Flask) -> None:
             return problem(status, err.name.lower().replace(" ", "_"), _title(status), detail)
         return render_template("error.html", status=status, title=_title(status), detail=err.description if status < 500 else None), status
 
+    from sqlalchemy.exc import OperationalError
+
+    @app.errorhandler(OperationalError)
+    def handle_database_busy(err: OperationalError):
+        # SQLite answers "database is locked" when writers collide (the embedded default); the
+        # request changed nothing, so the client is told to retry rather than shown a 500.
+        if "database is locked" not in str(err) and "could not serialize" not in str(err):
+            return handle_unexpected(err)
+        from app.extensions import db
+
+        db.session.rollback()
+        detail = _("系统繁忙,请稍后重试")
+        if wants_json():
+            resp = problem(503, "busy", _title(503), detail)
+        else:
+            resp = app.make_response((render_template("error.html", status=503, title=_title(503), detail=detail), 503))
+        resp.headers["Retry-After"] = "1"
+        return resp
+
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):
         app.logger.exception("unhandled error")

@@ -10,7 +10,7 @@ def origin_from_request() -> Origin:
     return Origin(ip=request.remote_addr, user_agent=request.headers.get("User-Agent"))
 
 
-def int_arg(name: str, default: int | None = None, *, minimum: int = 1, maximum: int | None = None) -> int | None:
+def int_arg(name: str, default: int | None = None, *, minimum: int = 1, maximum: int = 2**31 - 1) -> int | None:
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
@@ -19,7 +19,7 @@ def int_arg(name: str, default: int | None = None, *, minimum: int = 1, maximum:
     except ValueError:
         return default
     value = max(minimum, value)
-    return min(value, maximum) if maximum else value
+    return min(value, maximum)
 
 
 def apply_error(form, err) -> None:

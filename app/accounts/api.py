@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 from app.accounts import roster, services
 from app.accounts.idnumber import mask_id_number
 from app.accounts.models import Rank, Role, StudyCard, Unit, UnitLevel, User
-from app.api.schemas import PageArgs, Problem, page_body
+from app.api.schemas import DbId, PageArgs, Problem, page_body
 from app.db import commit
 from app.errors import DomainError
 from app.extensions import csrf
@@ -86,7 +86,7 @@ class ChangePasswordArgs(Schema):
 
 class UnitArgs(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    parent_id = fields.Integer(required=True)
+    parent_id = DbId(required=True)
     code = fields.String(load_default=None, validate=validate.Length(max=32))
     level = fields.String(load_default=None, validate=validate.OneOf([lv.value for lv in UnitLevel]))
 
@@ -99,7 +99,7 @@ class UnitList(Schema):
 class CadreArgs(Schema):
     name = fields.String(required=True)
     id_number = fields.String(required=True)
-    unit_id = fields.Integer(required=True)
+    unit_id = DbId(required=True)
     rank = fields.String(load_default="other")
     position = fields.String(load_default=None, allow_none=True)
     phone = fields.String(load_default=None, allow_none=True)
@@ -116,12 +116,12 @@ class CadreUpdateArgs(Schema):
     position = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)
     username = fields.String(allow_none=True)
-    unit_id = fields.Integer(metadata={"description": "a different unit transfers the cadre"})
+    unit_id = DbId(metadata={"description": "a different unit transfers the cadre"})
     transfer_reason = fields.String(allow_none=True)
 
 
 class CadreListArgs(PageArgs):
-    unit_id = fields.Integer()
+    unit_id = DbId()
     q = fields.String()
     card_state = fields.String(validate=validate.OneOf(["active", "lost", "cancelled", "none"]))
     rank = fields.String()
@@ -145,7 +145,7 @@ class CancelArgs(Schema):
 
 
 class ImportArgs(Schema):
-    unit_id = fields.Integer(required=True)
+    unit_id = DbId(required=True)
     confirm = fields.Boolean(load_default=False, metadata={"description": "false: preview only"})
 
 

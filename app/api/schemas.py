@@ -1,9 +1,16 @@
 """Schemas shared across the API: pagination and problem details."""
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
+
+DB_INT_MAX = 2**31 - 1
+
+
+def DbId(**kwargs) -> fields.Integer:
+    """An id field bounded to the database's integer range (a larger number is a 400, not a 500)."""
+    return fields.Integer(validate=validate.Range(min=1, max=DB_INT_MAX), **kwargs)
 
 
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=lambda n: n >= 1)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=50, validate=lambda n: 1 <= n <= 500)
 
 

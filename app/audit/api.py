@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from app.accounts.scope import ADMIN_ROLES, require_role
-from app.api.schemas import PageArgs, page_body
+from app.api.schemas import DbId, PageArgs, page_body
 from app.audit.services import list_events
 
 blp = Blueprint("audit_api", __name__, description="审计日志 Audit log")
@@ -14,9 +14,9 @@ blp = Blueprint("audit_api", __name__, description="审计日志 Audit log")
 
 class AuditArgs(PageArgs):
     action = fields.String()
-    actor_id = fields.Integer()
+    actor_id = DbId()
     target_type = fields.String()
-    target_id = fields.Integer()
+    target_id = DbId()
     since = fields.DateTime()
     until = fields.DateTime()
 

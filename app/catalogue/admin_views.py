@@ -217,7 +217,6 @@ def lesson_edit(lesson_id: int):
 def lesson_video(lesson_id: int):
     """Upload without JavaScript: the whole file in one request (the page's script sends chunks)."""
     lesson = _lesson(lesson_id)
-    request.max_content_length = current_app.config["VIDEO_CHUNK_BYTES"] + 1024 * 1024
     form = VideoForm()
     back = url_for(".course_edit", course_id=lesson.course_id) + f"#lesson-{lesson.id}"
     if not form.validate_on_submit():

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from app.api.schemas import PageArgs, Problem, page_body
+from app.api.schemas import DbId, PageArgs, Problem, page_body
 from app.catalogue import services, uploads
 from app.catalogue.models import RANK_VALUES, Category, Course, CourseState, Lesson, MediaJob, MediaJobState
 from app.db import commit
@@ -100,7 +100,7 @@ class CourseList(Schema):
 
 
 class CourseListArgs(PageArgs):
-    category_id = fields.Integer()
+    category_id = DbId()
     required = fields.Boolean(metadata={"description": "true: 必修 only, false: 选修 only"})
     kind = fields.String(validate=validate.OneOf(["subject", "local"]),
                          metadata={"description": "local: 地方特色模块 only"})
@@ -116,12 +116,12 @@ class LessonArgs(Schema):
 
 class CourseCreateArgs(Schema):
     title = fields.String(required=True)
-    category_id = fields.Integer(required=True)
+    category_id = DbId(required=True)
     lecturer = fields.String(required=True)
     lecturer_title = fields.String(load_default="")
     description = fields.String(load_default="")
-    class_hours = fields.Integer(required=True)
-    credits = fields.Integer(required=True, metadata={"description": "5–20"})
+    class_hours = fields.Integer(required=True, validate=validate.Range(min=1, max=100))
+    credits = fields.Integer(required=True, validate=validate.Range(min=5, max=20), metadata={"description": "5–20"})
     required = fields.Boolean(load_default=False)
     target_ranks = fields.List(fields.String(), load_default=lambda: list(RANK_VALUES))
     code = fields.String(load_default=None, allow_none=True)
@@ -130,7 +130,7 @@ class CourseCreateArgs(Schema):
 
 class CourseUpdateArgs(Schema):
     title = fields.String()
-    category_id = fields.Integer()
+    category_id = DbId()
     lecturer = fields.String()
     lecturer_title = fields.String()
     description = fields.String()
@@ -144,7 +144,7 @@ class CourseUpdateArgs(Schema):
 
 class SearchArgs(Schema):
     q = fields.String(required=True, metadata={"description": "words; cut to 50 characters"})
-    category_id = fields.Integer()
+    category_id = DbId()
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
@@ -165,10 +165,10 @@ class SearchOut(Schema):
 
 
 class UploadForm(Schema):
-    upload_id = fields.Integer(metadata={"description": "id of the media job of an upload in progress (later chunks)"})
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0),
+    upload_id = DbId(metadata={"description": "id of the media job of an upload in progress (later chunks)"})
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=2**62),
                             metadata={"description": "byte offset of this chunk; must equal received_bytes"})
-    total_size = fields.Integer(validate=validate.Range(min=1),
+    total_size = fields.Integer(validate=validate.Range(min=1, max=2**62),
                                 metadata={"description": "size of the whole file (first chunk of a chunked upload)"})
 
 
@@ -234,14 +234,6 @@ def job_dict(job: MediaJob) -> dict:
             "received_bytes": job.received_bytes, "created_at": job.created_at, "started_at": job.started_at,
             "finished_at": job.finished_at, "duration": asset.duration if asset else None,
             "video_url": url_for("media.lesson_video", lesson_id=job.lesson_id, asset_id=asset.id) if asset else None}
-
-
-@blp.before_request
-def _video_size_limit():
-    # Video chunks may be larger than the general upload limit; the per-file limit is enforced
-    # by the upload service against the declared total size.
-    if request.endpoint == "catalogue_api.upload_lesson_video":
-        request.max_content_length = current_app.config["VIDEO_CHUNK_BYTES"] + 1024 * 1024
 
 
 # --- operations ---------------------------------------------------------------------------

@@ -39,6 +39,8 @@ def import_command(path, no_videos):
             click.echo(str(err), err=True)
         raise click.ClickException(f"{len(report.errors)} 处错误,未导入任何内容 (nothing imported)")
     commit()
+    for warning in report.warnings:
+        click.echo(f"注意 warning: {warning}", err=True)
     click.echo(f"课程导入完成 ({time.monotonic() - started:.1f}s): 新建 {report.created}, 更新 {report.updated}, "
                f"未变 {report.unchanged}; 新分类 {report.categories_created}; "
                f"视频 生成 {report.videos_made}, 复用 {report.videos_reused}")

@@ -66,14 +66,19 @@ def send_range(path: str, mimetype: str) -> Response:
     status, start, length = 200, 0, size
     raw_range = request.headers.get("Range")
     if_range = request.headers.get("If-Range")
-    if raw_range and (not if_range or if_range == etag):
-        rng = parse_range_header(raw_range)
-        bounds = rng.range_for_length(size) if rng is not None and len(rng.ranges) == 1 else None
-        if bounds is None:
+    rng = parse_range_header(raw_range) if raw_range and (not if_range or if_range == etag) else None
+    # RFC 9110: an unparsable header, another unit or several ranges are ignored (whole file);
+    # only a well-formed single range that lies beyond the end is 416.
+    if rng is not None and rng.units == "bytes" and len(rng.ranges) == 1:
+        first, last = rng.ranges[0]
+        if first < 0:  # suffix "bytes=-N": the last N bytes, all of them when N exceeds the size
+            first = max(0, size + first)
+        last = size if last is None else min(last, size)
+        if first >= size or size == 0:
             fh.close()
             headers["Content-Range"] = f"bytes */{size}"
             return Response(status=416, headers=headers)
-        start, stop = bounds
+        start, stop = first, last
         status, length = 206, stop - start
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     headers["Content-Length"] = str(length)

@@ -57,6 +57,7 @@ class ImportReport:
     unchanged: int = 0
     videos_made: int = 0
     videos_reused: int = 0
+    warnings: list[PackageError] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -69,9 +70,8 @@ Progress = Callable[[str, int, int], None]
 # --- reading and validation ---------------------------------------------------------------
 
 def _schema(root: str, name: str) -> dict:
-    path = os.path.join(root, "schema", name)
-    if not os.path.exists(path):
-        path = os.path.join(current_app.config["COURSES_DIR"], "schema", name)
+    # Always the application's schema: a folder being imported cannot loosen its own checks.
+    path = os.path.join(current_app.config["COURSES_DIR"], "schema", name)
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
 
@@ -193,7 +193,10 @@ def read_catalogue(root: str) -> tuple[list[dict], list[Package], list[PackageEr
                 errors.append(PackageError(rel_c, "category", f"分类代码“{course['category']}”不存在(见 categories.toml)"))
             for i, lesson in enumerate(course["lessons"], start=1):
                 vf = lesson.get("video_file")
-                if vf and not os.path.isfile(os.path.join(folder, vf)):
+                inside = vf and os.path.realpath(os.path.join(folder, vf)).startswith(os.path.realpath(folder) + os.sep)
+                if vf and not inside:
+                    errors.append(PackageError(rel_c, f"lessons[{i}].video_file", "视频文件必须位于课程包文件夹内"))
+                elif vf and not os.path.isfile(os.path.join(folder, vf)):
                     errors.append(PackageError(rel_c, f"lessons[{i}].video_file", f"文件 {vf} 不在课程包中"))
         if qdata is not None and _validate(qdata, q_schema, rel_q, errors):
             for i, q in enumerate(qdata["questions"], start=1):
@@ -254,6 +257,8 @@ def _video_source(pkg: Package, lesson: dict) -> tuple[str, str, Callable[[str],
 
 
 def _asset_ok(lesson: Lesson | None, source: str) -> bool:
+    if lesson is not None and lesson.video is not None and (lesson.video_source or "").startswith("upload:"):
+        return True  # an administrator's upload wins over the package's video
     if lesson is None or lesson.video is None or lesson.video_source != source:
         return False
     return os.path.isfile(os.path.join(current_app.config["MEDIA_ROOT"], lesson.video.video_relpath))
@@ -301,6 +306,14 @@ def _produce(tasks: list[_VideoTask], progress: Progress | None, report: ImportR
 
 # --- import -------------------------------------------------------------------------------
 
+_current_report: list[ImportReport] = []
+
+
+def report_warning(file: str, field_: str, reason: str) -> None:
+    if _current_report:
+        _current_report[-1].warnings.append(PackageError(file, field_, reason))
+
+
 def import_catalogue(root: str, *, progress: Progress | None = None, make_videos: bool = True) -> ImportReport:
     """Validate the whole folder, then create or update what changed. The caller commits.
     With make_videos=False lessons get no video (courses stay drafts) — for checks of metadata only."""
@@ -308,6 +321,14 @@ def import_catalogue(root: str, *, progress: Progress | None = None, make_videos
     report = ImportReport(errors=errors)
     if errors:
         return report
+    _current_report.append(report)
+    try:
+        return _import(root, cats, packages, report, progress, make_videos)
+    finally:
+        _current_report.pop()
+
+
+def _import(root, cats, packages, report: ImportReport, progress, make_videos: bool) -> ImportReport:
     courses = {c.code: c for c in db.session.scalars(select(Course).where(Course.code.in_([p.code for p in packages])))}
 
     # What needs a video file made?
@@ -333,8 +354,13 @@ def import_catalogue(root: str, *, progress: Progress | None = None, make_videos
     for n, pkg in enumerate(packages, start=1):
         course = courses.get(pkg.code)
         touched_videos = any(key[0] == pkg.code for key in needs_video)
-        if course is not None and course.package_hash == pkg.digest and not touched_videos:
-            report.unchanged += 1
+        if course is not None and course.package_hash == pkg.digest:
+            if touched_videos:  # the package is the same; only video files were missing
+                _attach_videos(pkg, course, needs_video, files)
+                _settle_state(pkg, course)
+                report.updated += 1
+            else:
+                report.unchanged += 1
         else:
             created = course is None
             course = _apply_package(pkg, course, existing_cats, needs_video, files, make_videos)
@@ -370,18 +396,13 @@ def _apply_package(pkg: Package, course: Course | None, cats: dict[str, Category
             lesson = services.add_lesson(None, course, item["title"], item.get("summary", ""), audit=False)
         else:
             services.update_lesson(None, lesson, item["title"], item.get("summary", ""), audit=False)
-        task = needs_video.get((pkg.code, i))
-        if task is not None:
-            res = files[task.storage_dir]
-            asset = VideoAsset(storage_dir=task.storage_dir, duration=res.duration, width=res.width,
-                               height=res.height, size_bytes=res.size_bytes,
-                               origin="sample" if task.source.startswith("sample:") else "package")
-            db.session.add(asset)
-            lesson.video = asset
-            lesson.video_source = task.source
-    for pos, lesson in list(by_pos.items()):
-        if pos > len(data["lessons"]):
-            course.lessons.remove(lesson)  # a lesson dropped from the package
+    db.session.flush()
+    _attach_videos(pkg, course, needs_video, files)
+    extra = sorted(pos for pos in by_pos if pos > len(data["lessons"]))
+    if extra:
+        # Lessons carry upload history (and, later, learners' progress): an import never deletes one.
+        report_warning(f"{pkg.code}/course.toml", "lessons",
+                       f"课程已有第 {'、'.join(map(str, extra))} 课时,课程包中没有;导入不删除课时,已保留")
     db.session.flush()
 
     exam = db.session.get(ExamSetting, course.id) or ExamSetting(course_id=course.id)
@@ -410,10 +431,35 @@ def _apply_package(pkg: Package, course: Course | None, cats: dict[str, Category
         if pos > len(pkg.questions) and q.retired_at is None:
             q.retired_at = utcnow()
 
-    want = CourseState.PUBLISHED if data.get("published", True) else CourseState.DRAFT
-    if want == CourseState.PUBLISHED and any(lesson.video_id is None for lesson in course.lessons):
-        want = CourseState.DRAFT  # videos not made (make_videos=False): stays a draft
     db.session.flush()
-    services.set_course_state(None, course, want, audit=False)
+    _settle_state(pkg, course)
     search_sync.mark_changed(db.session, course)
     return course
+
+
+def _attach_videos(pkg: Package, course: Course, needs_video: dict, files: dict) -> None:
+    for lesson in course.lessons:
+        task = needs_video.get((pkg.code, lesson.position))
+        if task is None:
+            continue
+        res = files[task.storage_dir]
+        asset = VideoAsset(storage_dir=task.storage_dir, duration=res.duration, width=res.width,
+                           height=res.height, size_bytes=res.size_bytes,
+                           origin="sample" if task.source.startswith("sample:") else "package")
+        db.session.add(asset)
+        lesson.video = asset
+        lesson.video_source = task.source
+    db.session.flush()
+
+
+def _settle_state(pkg: Package, course: Course) -> None:
+    """The package's `published` flag applies to a course that was never published (a new one, or
+    one imported before its videos existed) and can withdraw one; an administrator's later
+    decisions (withdrawn, retired) are not undone by an import."""
+    wanted = pkg.course.get("published", True)
+    if course.state == CourseState.RETIRED:
+        return
+    if not wanted:
+        services.set_course_state(None, course, CourseState.DRAFT, audit=False)
+    elif course.published_at is None and all(lesson.video_id for lesson in course.lessons):
+        services.set_course_state(None, course, CourseState.PUBLISHED, audit=False)

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from app.accounts.models import User
-from app.catalogue.models import Course
+from app.catalogue.models import Course, Lesson
 from app.catalogue.services import visible_courses
 from app.extensions import db
 from app.search import get_engine
@@ -20,6 +20,6 @@ def run_search(user: User, q: str, category_id: int | None, page: int = 1,
     courses = {}
     if ids:
         q_courses = visible_courses(user).where(Course.id.in_(ids)).options(
-            selectinload(Course.category), selectinload(Course.lessons))
+            selectinload(Course.category), selectinload(Course.lessons).selectinload(Lesson.video))
         courses = {c.id: c for c in db.session.scalars(q_courses)}
     return result, courses

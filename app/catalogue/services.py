@@ -193,7 +193,8 @@ def clean_course_fields(values: dict) -> dict:
             raise Invalid(_("课程名称须为 2–100 个字"), field="title")
         out["title"] = title
     if "category_id" in values:
-        cat = db.session.get(Category, values["category_id"]) if values["category_id"] else None
+        cid = values["category_id"]
+        cat = db.session.get(Category, cid) if isinstance(cid, int) and 0 < cid < 2**31 else None
         if cat is None:
             raise Invalid(_("请选择有效的分类"), field="category_id")
         out["category_id"] = cat.id
@@ -318,7 +319,8 @@ class CourseFilter:
 
 def list_courses(user: User, f: CourseFilter):
     """Visible courses, required first then newest; paginated."""
-    q = visible_courses(user).join(Category).options(selectinload(Course.category))
+    q = visible_courses(user).join(Category).options(
+        selectinload(Course.category), selectinload(Course.lessons).selectinload(Lesson.video))
     if f.category_id:
         q = q.where(Course.category_id == f.category_id)
     if f.required is not None:

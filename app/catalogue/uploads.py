@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from app.accounts.models import Role, User
 from app.accounts.scope import require_role
@@ -46,9 +46,10 @@ def get_job(actor: User, job_id: int) -> MediaJob:
 def fail_if_stale(job: MediaJob) -> bool:
     """A running job that stopped moving lost its worker: fail it (the original is kept)."""
     limit = timedelta(minutes=current_app.config["MEDIA_JOB_STALE_MINUTES"])
-    if job.state == MediaJobState.RUNNING and utcnow() - job.updated_at > limit:
-        _fail(job, _("转码中断:后台任务超过 %(m)d 分钟没有进展(进程可能已重启),原文件已保留,请重新上传",
-                     m=limit.seconds // 60))
+    if job.state == MediaJobState.QUEUED:
+        limit = timedelta(hours=current_app.config["MEDIA_JOB_QUEUE_STALE_HOURS"])
+    if job.state in (MediaJobState.RUNNING, MediaJobState.QUEUED) and utcnow() - job.updated_at > limit:
+        _fail(job, _("转码中断:后台任务长时间没有进展(后台进程可能已重启),原文件已保留,请重新上传"))
         return True
     return False
 
@@ -90,9 +91,17 @@ def append_chunk(actor: User, job: MediaJob, offset: int, stream: BinaryIO) -> M
     """Append bytes at `offset`, which must equal what was received so far (a retried chunk gets a
     409 that tells the client where to resume). The last chunk triggers the check and the job."""
     require_role(actor, Role.ORGADMIN)
-    if job.state != MediaJobState.UPLOADING:
-        raise Conflict(_("该上传已结束"), code="upload_closed", received=job.received_bytes)
-    if offset != job.received_bytes:
+    # Claim the upload at this offset with a write (row lock on PostgreSQL, the write lock on
+    # SQLite): of two requests carrying the same chunk, the second finds the offset moved on.
+    claimed = db.session.execute(
+        update(MediaJob).where(MediaJob.id == job.id, MediaJob.state == MediaJobState.UPLOADING,
+                               MediaJob.received_bytes == offset)
+        .values(received_bytes=offset).execution_options(synchronize_session=False))
+    db.session.refresh(job)
+    if claimed.rowcount != 1:
+        if job.state != MediaJobState.UPLOADING:
+            raise Conflict(_("该上传已结束"), code="upload_closed", received=job.received_bytes,
+                           job_id=job.id, state=job.state.value)
         raise Conflict(_("分片位置不符:服务器已收到 %(n)s 字节,请从该位置继续", n=job.received_bytes),
                        code="offset_mismatch", received=job.received_bytes)
     path = media_path(job.original_relpath)
@@ -154,13 +163,16 @@ def enqueue_after_commit(task, *args) -> None:
 
 def transcode_job(job_id: int, on_commit) -> None:
     """Run one queued job: transcode, then publish the lesson video; any failure keeps the original."""
-    job = db.session.get(MediaJob, job_id)
-    if job is None or job.state not in (MediaJobState.QUEUED, MediaJobState.RUNNING):
-        return
-    job.state = MediaJobState.RUNNING
-    job.started_at = utcnow()
-    job.progress = 0
+    # Only one worker runs a job: the QUEUED → RUNNING step is a conditional write.
+    claimed = db.session.execute(
+        update(MediaJob).where(MediaJob.id == job_id, MediaJob.state == MediaJobState.QUEUED)
+        .values(state=MediaJobState.RUNNING, started_at=utcnow(), progress=0, updated_at=utcnow())
+        .execution_options(synchronize_session=False))
     on_commit()
+    if claimed.rowcount != 1:
+        return
+    job = db.session.get(MediaJob, job_id)
+    db.session.refresh(job)
     rel_dir = f"videos/{uuid.uuid4().hex[:2]}/{uuid.uuid4().hex}"
     dest = media_path(rel_dir)
     os.makedirs(dest, exist_ok=True)

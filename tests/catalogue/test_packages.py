@@ -174,3 +174,41 @@ def test_cli_reports_errors_and_exit_code(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["courses", "import", str(root), "--no-videos"])
     assert result.exit_code != 0
     assert "rule-of-law-test/course.toml: class_hours: 类型不对" in result.output
+
+
+def test_reimport_keeps_uploads_retirement_and_lessons_the_package_dropped(ctx, tmp_path, world):
+    from app.accounts.models import User
+    from app.catalogue import services
+    from app.catalogue.models import VideoAsset
+
+    root = make_root(tmp_path)
+    assert import_catalogue(str(root)).ok
+    db.session.commit()
+    org = db.session.get(User, world.orgadmin)
+    course = db.session.scalar(select(Course).where(Course.code == "rule-of-law-test"))
+    lesson1 = course.lessons[0]
+    uploaded = VideoAsset(storage_dir=lesson1.video.storage_dir, duration=2, width=640, height=360,
+                          size_bytes=1, origin="upload")
+    lesson1.video, lesson1.video_source = uploaded, "upload:1"
+    services.update_course(org, course, {"title": "依法行政(管理员改名)"})
+    services.set_course_state(org, course, CourseState.RETIRED)
+    db.session.commit()
+
+    again = import_catalogue(str(root))
+    assert (again.unchanged, again.updated, again.videos_made) == (1, 0, 0)
+    db.session.commit()
+    assert course.state == CourseState.RETIRED and course.title == "依法行政(管理员改名)"
+    assert course.lessons[0].video_id == uploaded.id
+
+    # the package changes and drops lesson 2: fields follow the package, the retirement, the
+    # upload and the dropped lesson stay
+    one_lesson = COURSE.replace("credits = 8", "credits = 9")
+    one_lesson = one_lesson[: one_lesson.index('[[lessons]]\ntitle = "第二讲')]
+    (root / "rule-of-law-test" / "course.toml").write_text(one_lesson, encoding="utf-8")
+    changed = import_catalogue(str(root))
+    assert changed.updated == 1 and changed.ok
+    assert [w.field for w in changed.warnings] == ["lessons"] and "第 2 课时" in changed.warnings[0].reason
+    db.session.commit()
+    assert course.credits == 9 and course.title == "测试课程:依法行政"
+    assert course.state == CourseState.RETIRED
+    assert len(course.lessons) == 2 and course.lessons[0].video_id == uploaded.id

@@ -79,3 +79,34 @@ def test_nginx_mode_answers_with_x_accel_redirect(app, cadre_api, catalogue, ctx
     assert r.status_code == 200 and r.data == b""
     assert r.headers["X-Accel-Redirect"] == "/_protected_media/" + lesson.video.video_relpath
     assert r.mimetype == "video/mp4"
+
+
+def test_range_edge_cases_follow_rfc_9110(app, cadre_api, catalogue, ctx):
+    data = _file_bytes(app, catalogue.lesson)
+    url = _video_url(catalogue)
+    whole = cadre_api.get(url, headers={"Range": f"bytes=-{len(data) * 2}"})
+    assert whole.status_code == 206 and whole.data == data
+    assert whole.headers["Content-Range"] == f"bytes 0-{len(data) - 1}/{len(data)}"
+    one = cadre_api.get(url, headers={"Range": "bytes=0-0"})
+    assert one.status_code == 206 and one.data == data[:1]
+    beyond_end = cadre_api.get(url, headers={"Range": f"bytes=10-{len(data) * 3}"})
+    assert beyond_end.status_code == 206 and beyond_end.data == data[10:]
+    for ignored in ("bytes=abc", "bytes=5-2", "items=0-10", "bytes=0-1,5-6"):
+        r = cadre_api.get(url, headers={"Range": ignored})
+        assert r.status_code == 200 and len(r.data) == len(data), ignored
+    head = cadre_api.c.head(url, headers={"Range": "bytes=0-99"})
+    assert head.status_code == 206 and head.headers["Content-Length"] == "100" and head.data == b""
+
+
+def test_hostile_numbers_and_characters_are_refused_not_500(app, cadre_api, org_api, catalogue):
+    huge = 10**20
+    for url in (f"/courses/{huge}", f"/courses/category/{3_000_000_000}", f"/media/lessons/{huge}/1.mp4",
+                f"/api/v1/courses/{3_000_000_000}", f"/api/v1/media-jobs/{huge}"):
+        assert cadre_api.get(url).status_code == 404, url
+    assert cadre_api.get("/api/v1/courses?page=3000000000").status_code == 400
+    assert cadre_api.get("/api/v1/courses?category_id=3000000000").status_code == 400
+    assert org_api.patch(f"/api/v1/courses/{catalogue.party}", json={"category_id": 3_000_000_000}).status_code == 400
+    r = org_api.patch(f"/api/v1/courses/{catalogue.party}", json={"title": "标题\u0000注入"})
+    assert r.status_code == 400 and r.json["code"] == "invalid_characters"
+    assert cadre_api.get("/courses/search?q=%00").status_code == 400
+    assert org_api.get("/admin/catalogue/courses?page=99999999999999999999").status_code == 200

@@ -81,8 +81,12 @@
               var pct = Math.floor(100 * offset / file.size);
               if (b.state === "uploading") { show(pct, labels.uploading + " " + pct + "%"); send(); }
               else { show(0, labels[b.state] || b.state); poll(b.id); }
-            } else if (res.status === 409 && b.received !== undefined && uploadId) {
+            } else if (res.status === 409 && b.code === "upload_closed" && b.job_id) {
+              poll(b.job_id);  // the last chunk did arrive (its answer was lost): follow the job
+            } else if (res.status === 409 && b.received !== undefined && uploadId && b.received !== offset) {
               offset = b.received; send();
+            } else if (res.status === 503 && retries++ < 5) {
+              setTimeout(send, 1000 * retries);
             } else {
               show(100, b.detail || b.title || labels.failed, true);
             }
