@@ -56,6 +56,19 @@ class Default:
     MEDIA_JOB_STALE_MINUTES = 15
     MEDIA_JOB_QUEUE_STALE_HOURS = 6  # queued but never picked up (the queue lost it)
 
+    # Study-time tracking (learning): the player reports every LEARNING_REPORT_SECONDS; credit per
+    # report is at most the wall-clock time since the previous one × LEARNING_SPEED_CAP + tolerance.
+    LEARNING_REPORT_SECONDS = 15
+    LEARNING_SPEED_CAP = 1.0  # at most 2.0
+    LEARNING_TOLERANCE_SECONDS = 2.0
+    LEARNING_COMPLETE_RATIO = 0.95
+    # 防挂机: a check after a random 10–20 minutes of credited playing; unanswered for
+    # LEARNING_CHECK_TIMEOUT_SECONDS the session is paused.
+    LEARNING_CHECK_MIN_MINUTES = 10.0
+    LEARNING_CHECK_MAX_MINUTES = 20.0
+    LEARNING_CHECK_TIMEOUT_SECONDS = 120
+    LEARNING_ONLINE_GAP_CAP_SECONDS = 300
+
     # Catalogue search (Whoosh + jieba). None: instance/search-index; ":memory:" for tests.
     SEARCH_INDEX_DIR: str | None = None
     COURSES_DIR: str | None = None  # None: courses/ beside this file
@@ -116,6 +129,8 @@ def _coerce(raw: str, current):
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if isinstance(current, int):
         return int(raw)
+    if isinstance(current, float):
+        return float(raw)
     if isinstance(current, (list, dict)):
         return json.loads(raw)
     if isinstance(current, timedelta):

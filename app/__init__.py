@@ -121,6 +121,7 @@ def models_loaded() -> None:
     import app.audit.models  # noqa: F401
     import app.catalogue.models  # noqa: F401
     import app.exams.models  # noqa: F401
+    import app.learning.models  # noqa: F401
 
 
 def _select_locale():

@@ -85,7 +85,13 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
 @event.listens_for(Engine, "begin")
 def _sqlite_on_begin(conn):
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN")
+        # A request that changes things takes SQLite's write lock at once (waiting up to the busy
+        # timeout): a deferred transaction that reads first and writes later fails outright when
+        # another writer committed in between.
+        from flask import has_request_context, request
+
+        writes = has_request_context() and request.method in ("POST", "PUT", "PATCH", "DELETE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
 def commit() -> None:
