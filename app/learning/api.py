@@ -197,15 +197,20 @@ def report_watch_progress(args, key):
     if len(key) > 64:
         raise Invalid(_("学习会话不存在"), field="session")
     result = services.report_progress(current_user, key, services.Report(**args))
-    commit()
     lesson, lp, cp = result.lesson, result.progress, result.course_progress
-    return {"accepted": not result.duplicate, "duplicate": result.duplicate, "credited": result.credited,
+    lessons, seconds = services.course_size(lesson.course_id)
+    body = {"accepted": not result.duplicate, "duplicate": result.duplicate, "credited": result.credited,
             "session_credited": result.session.credited_seconds, "lesson_credited": lp.credited_seconds,
             "coverage": round(services.coverage_ratio(lp, lesson), 4), "covered_seconds": lp.covered_seconds,
             "furthest": lp.furthest, "lesson_completed": lp.completed_at is not None,
-            "lesson_completed_now": result.lesson_completed_now, "course": course_coverage(lesson.course, cp),
+            "lesson_completed_now": result.lesson_completed_now,
+            "course": {"lessons_completed": cp.lessons_completed, "lessons": lessons,
+                       "coverage": round(min(1.0, cp.covered_seconds / seconds), 4) if seconds else 0.0,
+                       "completed_at": cp.completed_at},
             "course_completed_now": result.course_completed_now, "state": result.session.state.value,
             "notes": result.notes, "check": check_dict(result.check)}
+    commit()  # after the body is built: nothing has to be reloaded
+    return body
 
 
 @blp.route("/study-checks/<key>/answer", methods=["POST"])

@@ -36,6 +36,9 @@ class WatchSession(TimestampMixin, Base):
     credited_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     # Credited playing time after which the next still-studying check is due.
     next_check_at: Mapped[float] = mapped_column(Float, default=0.0)
+    # The unanswered check, if any (saves a query on every report; study_checks.session_id is the
+    # foreign key, this is only a pointer back).
+    pending_check_id: Mapped[int | None]
     user_agent: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (Index("ix_watch_sessions_user_state", "user_id", "state"),)
@@ -68,6 +71,8 @@ class CourseProgress(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), index=True)
     lessons_completed: Mapped[int] = mapped_column(default=0)
+    # Sum of the lessons' covered seconds, kept in step by each report.
+    covered_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     credited_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

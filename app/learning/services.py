@@ -14,9 +14,10 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Role, User
-from app.catalogue.models import Course, Lesson
+from app.catalogue.models import Course, Lesson, VideoAsset
 from app.catalogue.services import can_view_course, get_lesson
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound, PermissionDenied, RuleViolation
@@ -143,6 +144,20 @@ class ReportResult:
     course_completed_now: bool = False
 
 
+def _lesson_with_video(lesson_id: int) -> Lesson:
+    return db.session.get(Lesson, lesson_id, options=[joinedload(Lesson.course), joinedload(Lesson.video)])
+
+
+def _existing_rows(user: User, lesson: Lesson, t: datetime) -> tuple[LessonProgress, CourseProgress]:
+    lp = db.session.scalar(_locked(select(LessonProgress).where(LessonProgress.user_id == user.id,
+                                                                LessonProgress.lesson_id == lesson.id)))
+    cp = db.session.scalar(_locked(select(CourseProgress).where(CourseProgress.user_id == user.id,
+                                                                CourseProgress.course_id == lesson.course_id)))
+    if lp is None or cp is None:  # only if the rows were never made (start_session makes them)
+        return _progress_rows(user, lesson, t)
+    return lp, cp
+
+
 def report_progress(user: User, key: str, rep: Report) -> ReportResult:
     """Apply one progress report. Every check runs on every report; credit is the part of the
     claimed ranges that the server's clock allows, within the video, not past the frontier."""
@@ -156,61 +171,63 @@ def report_progress(user: User, key: str, rep: Report) -> ReportResult:
                                    WatchSession.state == SessionState.ACTIVE, WatchSession.last_seq < rep.seq)
         .values(last_seq=rep.seq).execution_options(synchronize_session=False)).rowcount
     s = _get_session(user, key)
-    db.session.refresh(s)
-    lesson = db.session.get(Lesson, s.lesson_id)
+    lesson = _lesson_with_video(s.lesson_id)
     if not claimed:
         if s.state == SessionState.ENDED:
             raise Conflict(_("该学习会话已结束(可能在其他窗口或设备上开始了学习),本次不计时"),
                            code="session_ended", reason=s.end_reason)
         if s.state == SessionState.PAUSED:
             raise Conflict(_("学习确认超时,会话已暂停;请重新开始播放"), code="session_paused", reason=s.end_reason)
-        lp, cp = _progress_rows(user, lesson, t)
+        lp, cp = _existing_rows(user, lesson, t)
         return ReportResult(s, lp, cp, lesson, duplicate=True, notes=["duplicate"], check=_pending_check(s))
     if not can_view_course(user, lesson.course) or lesson.video is None:
         raise Conflict(_("您已不能学习该课程,本次不计时"), code="no_access")
 
-    lp, cp = _progress_rows(user, lesson, t)
+    lp, cp = _existing_rows(user, lesson, t)
     duration = float(lesson.video.duration)
     elapsed = max(0.0, (t - s.last_report_at).total_seconds())
     budget = elapsed * speed_cap() + float(_cfg("LEARNING_TOLERANCE_SECONDS"))
     result = ReportResult(s, lp, cp, lesson)
     pending = _pending_check(s)
 
-    if pending is not None and t > pending.expires_at:
-        s.state = SessionState.PAUSED
-        s.end_reason = "check_timeout"
-        result.notes.append("check_timeout")
-    elif pending is not None:
-        result.notes.append("check_pending")
-    elif not rep.playing:
-        result.notes.append("not_playing")
-    else:
-        claimed_ranges = R.merge((a, b) for a, b in rep.ranges)
-        frontier = min(duration, lp.furthest + budget)
-        valid = R.clip(claimed_ranges, 0.0, frontier)
-        if R.measure(claimed_ranges) - R.measure(valid) > 0.5:
-            result.notes.append("beyond_frontier")
-        if R.measure(valid) > budget + 0.01:
-            result.notes.append("faster_than_clock")
-        valid = R.truncate(valid, budget)
-        credited = round(R.measure(valid), 2)
-        if credited > 0:
-            lp.ranges = R.rounded(R.merge([*lp.ranges, *valid]))
-            lp.covered_seconds = round(min(duration, R.measure(lp.ranges)), 2)
-            lp.furthest = round(max(lp.furthest, max(b for _a, b in valid)), 2)
-            lp.credited_seconds = round(lp.credited_seconds + credited, 2)
-            cp.credited_seconds = round(cp.credited_seconds + credited, 2)
-            s.credited_seconds = round(s.credited_seconds + credited, 2)
-            _add_study_time(user.id, local_day(t), s.course_id, credited)
-            result.credited = credited
-    # Resume point: where the player is, but never past what was watched.
-    position = max(0.0, min(float(rep.position), lp.furthest, duration))
-    s.last_position = lp.last_position = round(position, 2)
-    s.last_report_at = t  # time while paused or waiting for a check is never banked
-    lp.updated_at = cp.updated_at = t
-    if rep.event == "close" and s.state == SessionState.ACTIVE:
-        s.state, s.end_reason, s.ended_at = SessionState.ENDED, "closed", t
+    with db.session.no_autoflush:
+        if pending is not None and t > pending.expires_at:
+            s.state = SessionState.PAUSED
+            s.end_reason = "check_timeout"
+            result.notes.append("check_timeout")
+        elif pending is not None:
+            result.notes.append("check_pending")
+        elif not rep.playing:
+            result.notes.append("not_playing")
+        else:
+            claimed_ranges = R.merge((a, b) for a, b in rep.ranges)
+            frontier = min(duration, lp.furthest + budget)
+            valid = R.clip(claimed_ranges, 0.0, frontier)
+            if R.measure(claimed_ranges) - R.measure(valid) > 0.5:
+                result.notes.append("beyond_frontier")
+            if R.measure(valid) > budget + 0.01:
+                result.notes.append("faster_than_clock")
+            valid = R.truncate(valid, budget)
+            result.credited = round(R.measure(valid), 2)
+            if result.credited > 0:
+                before = lp.covered_seconds
+                lp.ranges = R.rounded(R.merge([*lp.ranges, *valid]))
+                lp.covered_seconds = round(min(duration, R.measure(lp.ranges)), 2)
+                lp.furthest = round(max(lp.furthest, max(b for _a, b in valid)), 2)
+                lp.credited_seconds = round(lp.credited_seconds + result.credited, 2)
+                cp.covered_seconds = round(cp.covered_seconds + lp.covered_seconds - before, 2)
+                cp.credited_seconds = round(cp.credited_seconds + result.credited, 2)
+                s.credited_seconds = round(s.credited_seconds + result.credited, 2)
+        # Resume point: where the player is, but never past what was watched.
+        position = max(0.0, min(float(rep.position), lp.furthest, duration))
+        s.last_position = lp.last_position = round(position, 2)
+        s.last_report_at = t  # time while paused or waiting for a check is never banked
+        lp.updated_at = cp.updated_at = t
+        if rep.event == "close" and s.state == SessionState.ACTIVE:
+            s.state, s.end_reason, s.ended_at = SessionState.ENDED, "closed", t
 
+    if result.credited > 0:
+        _add_study_time(user.id, local_day(t), s.course_id, result.credited)
     if s.state == SessionState.ACTIVE and pending is None and s.credited_seconds >= s.next_check_at:
         result.check = _issue_check(s, t)
         s.next_check_at = s.credited_seconds + _check_interval()
@@ -236,7 +253,7 @@ def _complete(user: User, lesson: Lesson, lp: LessonProgress, cp: CourseProgress
         result.lesson_completed_now = bool(done)
     if not result.lesson_completed_now:
         return
-    lessons = db.session.scalar(select(func.count(Lesson.id)).where(Lesson.course_id == lesson.course_id))
+    lessons, _seconds = course_size(lesson.course_id)
     completed = db.session.scalar(select(func.count(LessonProgress.id)).where(
         LessonProgress.user_id == user.id, LessonProgress.course_id == lesson.course_id,
         LessonProgress.completed_at.is_not(None)))
@@ -256,9 +273,10 @@ def _complete(user: User, lesson: Lesson, lp: LessonProgress, cp: CourseProgress
 # --- still-studying checks ----------------------------------------------------------------
 
 def _pending_check(s: WatchSession) -> StudyCheck | None:
-    return db.session.scalar(select(StudyCheck).where(StudyCheck.session_id == s.id,
-                                                      StudyCheck.answered_at.is_(None))
-                             .order_by(StudyCheck.id.desc()))
+    if s.pending_check_id is None:
+        return None
+    check = db.session.get(StudyCheck, s.pending_check_id)
+    return check if check is not None and check.answered_at is None else None
 
 
 def _issue_check(s: WatchSession, t: datetime) -> StudyCheck:
@@ -272,6 +290,7 @@ def _issue_check(s: WatchSession, t: datetime) -> StudyCheck:
                        options=options, expires_at=t + timedelta(seconds=int(_cfg("LEARNING_CHECK_TIMEOUT_SECONDS"))))
     db.session.add(check)
     db.session.flush()
+    s.pending_check_id = check.id
     return check
 
 
@@ -297,6 +316,7 @@ def answer_check(user: User, key: str, value: int) -> bool:
         return False
     check.answered_at = t
     s.last_report_at = t
+    s.pending_check_id = None
     touch_online(user, t)
     return True
 
@@ -313,13 +333,24 @@ def touch_online(user: User, t: datetime | None = None) -> None:
     """Count time online: the gap since the last activity today, capped (an idle tab earns little)."""
     t = t or now()
     day = local_day(t)
-    db.session.execute(_insert(OnlineDay).values(user_id=user.id, day=day, seconds=0, last_activity_at=t)
-                       .on_conflict_do_nothing())
-    row = db.session.scalar(_locked(select(OnlineDay).where(OnlineDay.user_id == user.id, OnlineDay.day == day)))
+    query = _locked(select(OnlineDay).where(OnlineDay.user_id == user.id, OnlineDay.day == day))
+    row = db.session.scalar(query)
+    if row is None:
+        db.session.execute(_insert(OnlineDay).values(user_id=user.id, day=day, seconds=0, last_activity_at=t)
+                           .on_conflict_do_nothing())
+        row = db.session.scalar(query)
     gap = (t - row.last_activity_at).total_seconds()
     if gap > 0:
         row.seconds = round(row.seconds + min(gap, float(_cfg("LEARNING_ONLINE_GAP_CAP_SECONDS"))), 2)
         row.last_activity_at = t
+
+
+def course_size(course_id: int) -> tuple[int, float]:
+    """(lessons, seconds of video) of a course."""
+    n, total = db.session.execute(select(func.count(Lesson.id), func.coalesce(func.sum(VideoAsset.duration), 0))
+                                  .select_from(Lesson).outerjoin(VideoAsset, VideoAsset.id == Lesson.video_id)
+                                  .where(Lesson.course_id == course_id)).one()
+    return int(n), float(total)
 
 
 # --- reading ------------------------------------------------------------------------------
