@@ -158,6 +158,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.api import register_api
     from app.audit.views import bp as audit_bp
     from app.main.views import bp as main_bp
+    from app.learning.views import bp as learning_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -166,6 +167,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalogue_bp)
     app.register_blueprint(catalogue_admin_bp)
     app.register_blueprint(media_bp)
+    app.register_blueprint(learning_bp)
     register_api(app)
 
     @app.after_request

@@ -52,6 +52,30 @@ def _required_for_home(limit: int = HOME_CARDS) -> list[Course]:
     return (first + rest)[:limit]
 
 
+def _progress(course: Course) -> dict | None:
+    """A cadre's progress in a course for the course and lesson pages (None for staff: they are
+    not tracked). Read-only: nothing is created before the cadre starts watching."""
+    if current_user.role != Role.CADRE:
+        return None
+    from app.learning import services as learning
+    from app.learning.views import percent, resume_lesson
+
+    cp, lps = learning.course_progress(current_user, course)
+    lessons = {}
+    for item in course.lessons:
+        lp = lps.get(item.id)
+        ratio = learning.coverage_ratio(lp, item)
+        lessons[item.id] = {"coverage": round(ratio, 4), "pct": percent(ratio), "started": lp is not None,
+                            "done": lp is not None and lp.completed_at is not None,
+                            "furthest": lp.furthest if lp else 0.0}
+    ratio = learning.course_ratio(course, lps)
+    return {"coverage": round(ratio, 4), "pct": percent(ratio), "started": cp is not None,
+            "lessons_completed": cp.lessons_completed if cp else 0, "lessons_total": len(course.lessons),
+            "completed_at": cp.completed_at if cp else None, "lessons": lessons,
+            "resume": resume_lesson(course, lps) if cp is not None else None,
+            "speed_cap": learning.speed_cap()}
+
+
 def _visible_categories() -> tuple[list[Category], dict[int, int]]:
     """Categories for the catalogue home and filters: learners see only non-empty ones."""
     manager = services.can_manage(current_user)
@@ -137,7 +161,7 @@ def course(course_id: int):
     first = next((lesson for lesson in course.lessons if lesson.video), None)
     return render_template("catalogue/course.html", course=course, first=first,
                            exam=db.session.get(ExamSetting, course.id),
-                           manager=services.can_manage(current_user))
+                           manager=services.can_manage(current_user), progress=_progress(course))
 
 
 @bp.get("/<int:course_id>/lessons/<int:lesson_id>")
@@ -150,7 +174,8 @@ def lesson(course_id: int, lesson_id: int):
         raise NotFound(_("课时不存在"))
     return render_template("catalogue/lesson.html", course=course, lesson=lessons[pos], lessons=lessons,
                            prev_lesson=lessons[pos - 1] if pos > 0 else None,
-                           next_lesson=lessons[pos + 1] if pos + 1 < len(lessons) else None)
+                           next_lesson=lessons[pos + 1] if pos + 1 < len(lessons) else None,
+                           progress=_progress(course))
 
 
 @bp.get("/search")

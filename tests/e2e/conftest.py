@@ -31,7 +31,11 @@ def live_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     env = {**os.environ, "FLASK_APP": "wsgi.py", "CADRE_ENV": "development",
            "DATABASE_URL": f"sqlite:///{tmp}/e2e.sqlite3", "CADRE_JOBS_BACKEND": "immediate",
-           "CADRE_MEDIA_ROOT": str(tmp / "media"), "CADRE_SEARCH_INDEX_DIR": str(tmp / "index")}
+           "CADRE_MEDIA_ROOT": str(tmp / "media"), "CADRE_SEARCH_INDEX_DIR": str(tmp / "index"),
+           # study-time tracking at test speed: a report a second, a still-studying check after
+           # every 3 s of credited play (0.05 min)
+           "CADRE_LEARNING_REPORT_SECONDS": "1", "CADRE_LEARNING_CHECK_MIN_MINUTES": "0.05",
+           "CADRE_LEARNING_CHECK_MAX_MINUTES": "0.05"}
     env.pop("CADRE_ARGON2_TIME_COST", None)
     flask = [sys.executable, "-m", "flask"]
     subprocess.run(flask + ["db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
@@ -60,7 +64,7 @@ def live_server(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError("server did not start")
-    yield {"url": url, "cards": cards, "password": "Demo@2026"}
+    yield {"url": url, "cards": cards, "password": "Demo@2026", "db": str(tmp / "e2e.sqlite3")}
     proc.terminate()
     proc.wait(timeout=10)
 

@@ -1,5 +1,6 @@
-"""A cadre finds a course through the catalogue and Chinese search and plays a lesson, seeking in
-Chromium (HTTP Range); the organisation-department admin replaces a lesson video through the
+"""A cadre finds a course through the catalogue and Chinese search, seeks in its preview video in
+Chromium (HTTP Range) and finds that the lesson's own player refuses to skip ahead; the
+organisation-department admin replaces a lesson video through the
 chunked uploader and watches the transcoding progress. Screenshots go to test-artifacts/."""
 import subprocess
 import time
@@ -38,8 +39,10 @@ def test_cadre_searches_and_seeks_in_a_lesson_video(live_server, page):
     shot(page, "11-search")
     page.click("text=乡村振兴战略的理论与实践")
     shot(page, "12-course")
-    page.click("a[href*='/lessons/']")
+    # the course page's preview of the first lesson is a plain player (the lesson page's player is
+    # tracked and refuses to skip ahead, see below)
     video = page.locator("video")
+    video.evaluate("v => { v.preload = 'metadata'; v.load(); }")
     wait_until(video, "v => v.readyState >= 1")
     duration = video.evaluate("v => v.duration")
     assert 85 < duration < 95  # lesson 1 of the package: 90 s
@@ -49,6 +52,14 @@ def test_cadre_searches_and_seeks_in_a_lesson_video(live_server, page):
     wait_until(video, "v => !v.seeking && v.readyState >= 2")
     assert video.evaluate("v => v.currentTime") == pytest.approx(80, abs=1)
     assert video.evaluate("v => v.error") is None
+    # in the lesson, seeking past what was watched is refused with a notice
+    page.click("a[href*='/lessons/']")
+    video = page.locator("video")
+    wait_until(page.locator("#tracked-player"), "b => b.dataset.trackState === 'active'")
+    wait_until(video, "v => v.readyState >= 1")
+    video.evaluate("v => { v.muted = true; v.currentTime = 80; }")
+    wait_until(video, "v => !v.seeking && v.currentTime < 1")
+    assert page.locator(".player-notice").inner_text() == "不能跳过未观看的内容"
     shot(page, "13-lesson-seeked")
 
 

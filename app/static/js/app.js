@@ -99,4 +99,20 @@
       send();
     });
   });
+  // Time online: once a minute, while the page is visible and was used (mouse, keys, scrolling,
+  // touch) in the last minute, tell the server. Idle or hidden pages earn nothing.
+  var activityUrl = document.body.getAttribute("data-activity-url");
+  if (activityUrl && window.fetch) {
+    var lastUse = Date.now();  // arriving on the page is use
+    var used = function () { lastUse = Date.now(); };
+    ["mousemove", "mousedown", "keydown", "scroll", "wheel", "touchstart"].forEach(function (name) {
+      window.addEventListener(name, used, { passive: true, capture: true });
+    });
+    var ping = setInterval(function () {
+      if (document.visibilityState !== "visible" || Date.now() - lastUse > 60000) return;
+      fetch(activityUrl, { method: "POST", credentials: "same-origin",
+                           headers: { "X-CSRFToken": document.body.getAttribute("data-csrf") } })
+        .then(function (r) { if (r.status === 401) clearInterval(ping); }).catch(function () {});
+    }, 60000);
+  }
 })();
