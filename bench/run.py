@@ -7,6 +7,9 @@
                           ÷ req/s of nginx serving the same file directly (8 MiB ranges, what
                           a player reads per request; the 1 MiB ratio is printed alongside).
     search_p95_ms_10k     p95 of a catalogue search on a generated 10,000-course index.
+    progress_vs_ping_sqlite, progress_vs_ping_postgres, progress_p99_ms_50c
+                          progress reports against GET /healthz, and their p99 with 50
+                          connections: see bench/progress_bench.py.
 
 Everything runs on loopback in a temporary directory: SQLite database, media files, gunicorn
 (2 workers × 4 threads as `make run`), nginx (installed through apt when missing).
@@ -242,6 +245,10 @@ def main() -> int:
     results["search_p95_ms_10k"] = f"{figures['p95_ms']}"
     print(f"  (search: {figures['docs']} docs indexed in {figures['build_seconds']} s, "
           f"p50 {figures['p50_ms']} ms)", file=sys.stderr)
+
+    import progress_bench
+
+    results.update(progress_bench.run())
     for name, value in results.items():
         print(f"{name}: {value}")
     return 0
