@@ -108,3 +108,12 @@ def commit() -> None:
 def _drop_pending_jobs(session) -> None:
     # Jobs queued by work that was rolled back must not run.
     session.info.pop("enqueue_after_commit", None)
+
+
+def dialect_insert(model):
+    """INSERT with ON CONFLICT support (SQLite and PostgreSQL speak the same clause)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from app.extensions import db
+
+    return (postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)

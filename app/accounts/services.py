@@ -25,7 +25,7 @@ from app.accounts.secrets_gen import (
     looks_like_card_number, new_card_number, new_initial_password, normalise_card_number,
 )
 from app.audit.services import CLI, Origin, record_event
-from app.db import utcnow
+from app.db import utcnow, dialect_insert
 from app.errors import Conflict, Invalid, NotFound, PermissionDenied, RateLimited, RuleViolation
 from app.extensions import db
 
@@ -518,9 +518,10 @@ def _ip_throttle(ip: str | None) -> LoginThrottle | None:
     key = f"ip:{ip}"
     row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.key == key))
     if row is None:
-        row = LoginThrottle(key=key, failures=0, window_started_at=utcnow())
-        db.session.add(row)
-        db.session.flush()
+        # Several first logins from one address (a training room) may race to create the row.
+        db.session.execute(dialect_insert(LoginThrottle).values(key=key, failures=0, window_started_at=utcnow())
+                           .on_conflict_do_nothing())
+        row = db.session.scalar(select(LoginThrottle).where(LoginThrottle.key == key))
     return row
 
 

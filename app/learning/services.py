@@ -13,13 +13,12 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Role, User
 from app.catalogue.models import Course, Lesson, VideoAsset
 from app.catalogue.services import can_view_course, get_lesson
-from app.db import utcnow
+from app.db import dialect_insert, utcnow
 from app.errors import Conflict, Invalid, NotFound, PermissionDenied, RuleViolation
 from app.extensions import db
 from app.learning import ranges as R
@@ -49,8 +48,7 @@ def speed_cap() -> float:
     return max(0.25, min(2.0, float(_cfg("LEARNING_SPEED_CAP"))))
 
 
-def _insert(model):
-    return (postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert)(model)
+_insert = dialect_insert
 
 
 def _locked(q):
@@ -324,6 +322,11 @@ def answer_check(user: User, key: str, value: int) -> bool:
 # --- roll-ups -----------------------------------------------------------------------------
 
 def _add_study_time(user_id: int, day: date, course_id: int, seconds: float) -> None:
+    # A relative UPDATE (compiled once, cached) on all but the first report of a day.
+    where = (StudyDay.user_id == user_id, StudyDay.day == day, StudyDay.course_id == course_id)
+    if db.session.execute(update(StudyDay).where(*where).values(seconds=StudyDay.seconds + seconds)
+                          .execution_options(synchronize_session=False)).rowcount:
+        return
     stmt = _insert(StudyDay).values(user_id=user_id, day=day, course_id=course_id, seconds=seconds)
     db.session.execute(stmt.on_conflict_do_update(index_elements=["user_id", "day", "course_id"],
                                                   set_={"seconds": StudyDay.seconds + seconds}))
