@@ -619,18 +619,21 @@ def load_session_user(token: str | None) -> User | None:
     """The user of a live server-side session, or None (revoked, lost card, inactive)."""
     if not token:
         return None
-    # One round trip for the session and its user: this runs on every request, media included.
-    s = db.session.scalar(select(LoginSession).where(LoginSession.token == token)
-                          .options(joinedload(LoginSession.user)))
-    if s is None or s.revoked_at is not None:
+    # One round trip for the session, its user and its card: this runs on every request.
+    row = db.session.execute(select(LoginSession, StudyCard.state)
+                             .outerjoin(StudyCard, StudyCard.id == LoginSession.card_id)
+                             .where(LoginSession.token == token)
+                             .options(joinedload(LoginSession.user))).first()
+    if row is None:
+        return None
+    s, card_state = row
+    if s.revoked_at is not None:
         return None
     user = s.user
     if not user.is_active:
         return None
-    if s.card_id is not None:
-        card = db.session.get(StudyCard, s.card_id)
-        if card is None or card.state != CardState.ACTIVE:
-            return None
+    if s.card_id is not None and card_state != CardState.ACTIVE:
+        return None
     now = utcnow()
     idle = current_app.config["PERMANENT_SESSION_LIFETIME"]
     if now - s.last_seen_at > idle:

@@ -365,7 +365,11 @@ def upload_lesson_video(form, files, lesson_id):
             raise Invalid(_("新的上传须从 0 字节开始"), field="offset")
         total = form.get("total_size") or size
         job = uploads.start_upload(current_user, lesson, upload.filename or "", total, origin=origin_from_request())
-        job = uploads.append_chunk(current_user, job, 0, stream)
+        try:
+            job = uploads.append_chunk(current_user, job, 0, stream)
+        except Exception:
+            uploads.discard_original(job)  # the job row is rolled back: leave no file behind
+            raise
     commit()
     if job.state == MediaJobState.FAILED:
         return problem(422, "not_video", _("视频无法使用"), job.error, field="file", job_id=job.id)

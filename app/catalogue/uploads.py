@@ -127,6 +127,16 @@ def append_chunk(actor: User, job: MediaJob, offset: int, stream: BinaryIO) -> M
     return job
 
 
+def discard_original(job: MediaJob) -> None:
+    """Remove the received file of an upload whose job is being rolled back."""
+    path = media_path(job.original_relpath)
+    try:
+        os.remove(path)
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass
+
+
 def upload_whole(actor: User, lesson: Lesson, filename: str, stream: BinaryIO, size: int, *,
                  origin: Origin = CLI) -> MediaJob:
     job = start_upload(actor, lesson, filename, size, origin=origin)

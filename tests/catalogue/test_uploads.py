@@ -125,3 +125,13 @@ def test_a_job_whose_worker_died_is_failed_and_the_lesson_takes_a_new_upload(app
     old = db.session.get(MediaJob, job.id)
     assert old.state == MediaJobState.FAILED and "转码中断" in old.error
     assert fresh.state == MediaJobState.UPLOADING
+
+
+def test_a_first_chunk_refused_leaves_no_job_and_no_file(app, org_api, catalogue, ctx):
+    originals = os.path.join(app.config["MEDIA_ROOT"], "originals")
+    before = set(os.listdir(originals)) if os.path.isdir(originals) else set()
+    r = _upload(org_api, catalogue.lesson, b"x" * 100, total_size=10)
+    assert r.status_code == 400 and r.json["code"] == "too_large"
+    after = set(os.listdir(originals)) if os.path.isdir(originals) else set()
+    assert after == before
+    assert db.session.scalar(db.select(db.func.count(MediaJob.id))) == 0
