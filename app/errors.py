@@ -90,6 +90,11 @@ def _title(status: int) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DomainError)
     def handle_domain_error(err: DomainError):
+        # Bad input changes nothing: whatever the request flushed before the error is undone
+        # (a view that must keep something, like a login failure counter, commits first).
+        from app.extensions import db
+
+        db.session.rollback()
         headers = {}
         if isinstance(err, RateLimited):
             headers["Retry-After"] = str(err.retry_after)
