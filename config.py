@@ -41,6 +41,9 @@ class Default:
     # Uploads
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     ROSTER_MAX_ROWS = 20_000
+    # Evidence for credits (certificates, award letters, attendance sheets): PDF, JPEG or PNG,
+    # checked by content, kept in the instance folder (never under the web root).
+    CREDITS_EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
 
     # Video courseware. MEDIA_ROOT holds the served files (None: media/ beside this file).
     MEDIA_ROOT: str | None = None

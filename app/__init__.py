@@ -63,6 +63,9 @@ def _init_extensions(app: Flask) -> None:
     from app.catalogue import search_sync
 
     search_sync.install()
+    from app.credits import services as credit_services
+
+    credit_services.register_handlers()
 
     from app.accounts.services import load_session_user
 
@@ -120,8 +123,10 @@ def models_loaded() -> None:
     import app.accounts.models  # noqa: F401
     import app.audit.models  # noqa: F401
     import app.catalogue.models  # noqa: F401
+    import app.credits.models  # noqa: F401
     import app.exams.models  # noqa: F401
     import app.learning.models  # noqa: F401
+    import app.notifications.models  # noqa: F401
 
 
 def _select_locale():

@@ -23,6 +23,9 @@ ACTIONS = {
     "course.publish": "发布课程", "course.draft": "撤回课程", "course.retired": "下架课程",
     "lesson.create": "新增课时", "lesson.update": "修改课时", "video": "课时视频", "video.upload": "上传视频",
     "video.publish": "视频转码完成", "video.failed": "视频处理失败", "catalogue.import": "导入课程包",
+    "credits": "学分", "credits.rules": "修改学分规则", "credits.adjust": "调整学分", "credits.reverse": "撤销学分",
+    "credits.close_year": "年度结转", "credits.offline": "登记脱产培训", "credits.application_review": "审核学分申请",
+    "credits.application_decide": "审批学分申请",
 }
 
 

@@ -1,0 +1,74 @@
+"""Evidence files for credits (certificates, award letters, attendance sheets): checked by their
+content, stored outside the web root under a random name, served only to who may see them."""
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app, send_file
+from flask_babel import gettext as _
+
+from app.errors import Invalid
+
+# Signature → (extension, MIME type). The name a browser sends is never trusted for the type.
+SIGNATURES = (
+    (b"%PDF-", ".pdf", "application/pdf"),
+    (b"\xff\xd8\xff", ".jpg", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", ".png", "image/png"),
+)
+MIME_BY_EXT = {ext: mime for _sig, ext, mime in SIGNATURES}
+_UNSAFE = re.compile(r"[^\w.\-()\[\] \u4e00-\u9fff]+")
+
+
+@dataclass(frozen=True)
+class StoredEvidence:
+    path: str  # relative to the evidence folder
+    name: str  # the uploaded name, cleaned, for display and download
+
+
+def _folder() -> str:
+    path = os.path.join(current_app.instance_path, "evidence")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def safe_name(name: str | None, ext: str) -> str:
+    base = os.path.basename((name or "").replace("\\", "/")).strip()
+    stem = _UNSAFE.sub("_", os.path.splitext(base)[0]).strip("._ ")[:80] or "evidence"
+    return stem + ext
+
+
+def store_evidence(filename: str | None, data: bytes, *, field: str = "evidence") -> StoredEvidence:
+    """Check an uploaded file (PDF, JPEG or PNG by its first bytes; size-limited) and store it."""
+    if not data:
+        raise Invalid(_("请选择证明材料文件"), field=field)
+    limit = current_app.config["CREDITS_EVIDENCE_MAX_BYTES"]
+    if len(data) > limit:
+        raise Invalid(_("证明材料不能超过 %(mb)d MB", mb=limit // (1024 * 1024)), field=field)
+    match = next(((ext, mime) for sig, ext, mime in SIGNATURES if data.startswith(sig)), None)
+    if match is None:
+        raise Invalid(_("证明材料只能是 PDF、JPG 或 PNG 文件(按文件内容判断,不看扩展名)"), field=field)
+    ext = match[0]
+    rel = secrets.token_hex(16) + ext
+    with open(os.path.join(_folder(), rel), "wb") as fh:
+        fh.write(data)
+    return StoredEvidence(rel, safe_name(filename, ext))
+
+
+def discard_evidence(stored: StoredEvidence | None) -> None:
+    """Remove a file stored for work that was then refused (nothing is left behind)."""
+    if stored is not None:
+        try:
+            os.remove(os.path.join(_folder(), stored.path))
+        except FileNotFoundError:
+            pass
+
+
+def send_evidence(path: str, name: str):
+    """The stored file as a download (the caller has checked that the user may see it)."""
+    full = os.path.join(_folder(), os.path.basename(path))
+    ext = os.path.splitext(full)[1]
+    return send_file(full, mimetype=MIME_BY_EXT.get(ext, "application/octet-stream"), as_attachment=True,
+                     download_name=name or ("evidence" + ext), max_age=0)
