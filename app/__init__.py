@@ -164,6 +164,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit.views import bp as audit_bp
     from app.main.views import bp as main_bp
     from app.learning.views import bp as learning_bp
+    from app.credits.views import bp as credits_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -173,6 +174,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalogue_admin_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(learning_bp)
+    app.register_blueprint(credits_bp)
     register_api(app)
 
     @app.after_request
@@ -240,6 +242,7 @@ def _register_template_helpers(app: Flask) -> None:
         role_label=lambda r: _(roles.get(_v(r), _v(r))),
         rank_label=lambda r: _(ranks.get(_v(r), _v(r))),
         action_label=lambda a: _(ACTIONS.get(a, a)),
+        has_endpoint=lambda endpoint: endpoint in app.view_functions,
     )
     from markupsafe import Markup, escape
 

@@ -147,6 +147,9 @@ class ApiClient:
     def patch(self, url, **kw):
         return self.c.patch(url, headers=self._h(), **kw)
 
+    def put(self, url, **kw):
+        return self.c.put(url, headers=self._h(), **kw)
+
 
 @pytest.fixture
 def api(app):

@@ -124,6 +124,13 @@ def units_in_scope(actor: User) -> list[Unit]:
     return sorted(units, key=key)
 
 
+def unit_choices(actor: User, units: list[Unit] | None = None) -> list[tuple[int, str]]:
+    """(id, label) of the actor's units in tree order, each label indented by its depth (for selects)."""
+    units = units if units is not None else units_in_scope(actor)
+    base = actor.unit.depth
+    return [(u.id, "\u3000" * max(0, u.depth - base) + u.name) for u in units]
+
+
 def get_unit(actor: User, unit_id: int) -> Unit:
     return require_unit(actor, db.session.get(Unit, unit_id))
 

@@ -108,9 +108,7 @@ def password():
 # --- cadres ------------------------------------------------------------------------------
 
 def _unit_choices(units=None):
-    units = units if units is not None else services.units_in_scope(current_user)
-    base = current_user.unit.depth
-    return [(u.id, "\u3000" * max(0, u.depth - base) + u.name) for u in units]
+    return services.unit_choices(current_user, units)
 
 
 @admin_bp.get("/cadres")

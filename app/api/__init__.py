@@ -9,6 +9,7 @@ def register_api(app: Flask) -> None:
     from app.accounts.api import blp as accounts_blp
     from app.audit.api import blp as audit_blp
     from app.catalogue.api import blp as catalogue_blp
+    from app.credits.api import blp as credits_blp
     from app.learning.api import blp as learning_blp
     from app.extensions import api
 
@@ -19,3 +20,4 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(audit_blp, url_prefix="/api/v1")
     api.register_blueprint(catalogue_blp, url_prefix="/api/v1")
     api.register_blueprint(learning_blp, url_prefix="/api/v1")
+    api.register_blueprint(credits_blp, url_prefix="/api/v1")

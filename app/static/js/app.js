@@ -5,6 +5,9 @@
       if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
     });
   });
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+    sel.addEventListener("change", function () { sel.form.submit(); });
+  });
   document.querySelectorAll("[data-print]").forEach(function (b) {
     b.addEventListener("click", function () { window.print(); });
   });
