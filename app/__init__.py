@@ -164,7 +164,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit.views import bp as audit_bp
     from app.main.views import bp as main_bp
     from app.learning.views import bp as learning_bp
+    from app.credits.training_views import bp as credits_training_bp
     from app.credits.views import bp as credits_bp
+    from app.credits.application_views import bp as credits_applications_bp
+    from app.notifications.views import bp as notifications_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -174,7 +177,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalogue_admin_bp)
     app.register_blueprint(media_bp)
     app.register_blueprint(learning_bp)
+    app.register_blueprint(credits_training_bp)
     app.register_blueprint(credits_bp)
+    app.register_blueprint(credits_applications_bp)
+    app.register_blueprint(notifications_bp)
     register_api(app)
 
     @app.after_request
@@ -260,3 +266,19 @@ def _register_template_helpers(app: Flask) -> None:
     app.jinja_env.filters["duration"] = duration
     app.jinja_env.filters["localtime"] = lambda d: d.astimezone(tz).strftime("%Y-%m-%d %H:%M") if d else ""
     app.jinja_env.filters["localdate"] = lambda d: d.astimezone(tz).strftime("%Y-%m-%d") if d else ""
+
+    @app.context_processor
+    def _unread_notifications():
+        # The header's badge: the logged-in user's unread notifications (0 when it cannot be counted).
+        from flask import has_request_context
+        from flask_login import current_user
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from app.notifications.services import unread_count
+
+        if not has_request_context() or not getattr(current_user, "is_authenticated", False):
+            return {"unread_notifications": 0}
+        try:
+            return {"unread_notifications": unread_count(current_user.id)}
+        except SQLAlchemyError:
+            return {"unread_notifications": 0}

@@ -9,7 +9,10 @@ def register_api(app: Flask) -> None:
     from app.accounts.api import blp as accounts_blp
     from app.audit.api import blp as audit_blp
     from app.catalogue.api import blp as catalogue_blp
+    from app.credits.training_api import blp as credits_training_blp
     from app.credits.api import blp as credits_blp
+    from app.credits.application_api import blp as credits_applications_blp
+    from app.notifications.api import blp as notifications_blp
     from app.learning.api import blp as learning_blp
     from app.extensions import api
 
@@ -20,4 +23,7 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(audit_blp, url_prefix="/api/v1")
     api.register_blueprint(catalogue_blp, url_prefix="/api/v1")
     api.register_blueprint(learning_blp, url_prefix="/api/v1")
+    api.register_blueprint(credits_training_blp, url_prefix="/api/v1")
     api.register_blueprint(credits_blp, url_prefix="/api/v1")
+    api.register_blueprint(credits_applications_blp, url_prefix="/api/v1")
+    api.register_blueprint(notifications_blp, url_prefix="/api/v1")
