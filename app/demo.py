@@ -74,6 +74,7 @@ def seed_demo(*, cadres: int = 200, seed: int = 2026) -> dict:
     cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_COST"] = 1, 1024
     seen: set[str] = set()
     first_cards = []
+    roster: list[tuple[User, str]] = []
     for n in range(cadres):
         unit, region = rng.choice(leaf_units)
         id_number = make_id_number(rng, region)
@@ -91,12 +92,79 @@ def seed_demo(*, cadres: int = 200, seed: int = 2026) -> dict:
                 issuer = na
         issued = services.issue_card(issuer, user)
         user.password_hash = demo_hash
+        roster.append((user, issued.card.number))
         if len(first_cards) < 3:
             first_cards.append((user.name, issued.card.display_number))
     cfg["ARGON2_TIME_COST"], cfg["ARGON2_MEMORY_COST"] = saved[0] or 3, saved[1] or 65536
     for name, number in first_cards:
         logins.append((f"学员 cadre {name}", number, password))
     db.session.flush()
+    seed_demo_credits(rng, admin, netadmins, roster)
     return {"logins": logins, "units": db.session.scalar(select(func.count(Unit.id))), "cadres": cadres}
 
 
+
+
+# --- credits ----------------------------------------------------------------------------------
+
+# A one-page PDF standing in for a scanned attendance sheet or certificate.
+_DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+             b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+TRAINING_CLASSES = [  # name, organiser, days, share of the district's cadres, days before today it ended
+    ("中青年干部培训班", "市委党校", 6, 0.6, 160),
+    ("学习贯彻党的二十届四中全会精神专题培训班", "市委组织部", 3, 0.75, 60),
+    ("基层治理能力提升专题研讨班", "区委党校", 5, 0.55, 100),
+    ("党纪学习教育读书班", "市纪委监委", 4, 0.5, 200),
+    ("县处级干部进修班", "省委党校", 10, 0.25, 240),
+    ("保密知识专题讲座", "市保密局", 2, 0.3, 30),
+]
+# How keen each recorder's district is (a lagging district makes the assessment page worth reading).
+ZEAL = {"sz": 1.15, "wb": 1.0, "jt": 0.75}
+APPLICATIONS = [  # kind, level, title, state to leave it in
+    ("award", "second", "全市优秀调研报告评选二等奖", "approved"),
+    ("article", "sole", "《关于提升基层治理效能的几点思考》(发表于《宝鸡日报》)", "approved"),
+    ("book", "co", "《乡村振兴实践案例选编》(合著)", "reviewed"),
+    ("award", "honour", "全市机关党建工作优秀奖", "submitted"),
+    ("article", "co", "《数字政府建设的宝鸡实践》(合撰)", "submitted"),
+    ("award", "first", "全省档案工作先进个人(一等奖)", "rejected"),
+]
+
+
+def seed_demo_credits(rng: random.Random, admin: User, netadmins: dict[str, User],
+                      roster: list[tuple[User, str]]) -> None:
+    """A year of credits through the real workflows: offline training classes recorded by the
+    administrators (with an attendance sheet), and applications at every stage of their review.
+    The first cadre of the printed logins takes part in both, so their credit page has content."""
+    from datetime import timedelta
+
+    from app.credits import applications, evidence, services as credits, training
+
+    today = credits.today()
+    recorders = [(na, ZEAL.get(short, 1.0), [(u, n) for u, n in roster if u.unit.path.startswith(na.unit.path)])
+                 for short, na in netadmins.items()]
+    covered = {u.id for _na, _z, members in recorders for u, _n in members}
+    recorders.append((admin, 1.15, [(u, n) for u, n in roster if u.id not in covered]))
+    first = roster[0][0].id if roster else None
+    for recorder, zeal, members in recorders:
+        for name, organiser, days, share, ago in TRAINING_CLASSES:
+            chosen = [(u, n) for u, n in members if (u.id == first and days < 10) or rng.random() < share * zeal]
+            if not chosen:
+                continue
+            end = today - timedelta(days=min(ago, today.timetuple().tm_yday - 1))
+            sheet = evidence.store_evidence(f"{name}签到表.pdf", _DEMO_PDF)
+            training.record_training(recorder, name=name, organiser=organiser, start_date=end - timedelta(days=days - 1),
+                                     end_date=end, days=days, cadre_lines="\n".join(n for _u, n in chosen),
+                                     evidence=sheet)
+    org = admin
+    for i, (kind, level, title, state) in enumerate(APPLICATIONS):
+        user = roster[0][0] if i == 0 else roster[(i * 17) % len(roster)][0]
+        proof = evidence.store_evidence("证明材料.pdf", _DEMO_PDF)
+        app_ = applications.apply(user, kind=kind, level=level, title=title, details="演示数据",
+                                  event_date=today - timedelta(days=20 + 9 * i), evidence=proof)
+        reviewer = next((na for na in netadmins.values() if user.unit.path.startswith(na.unit.path)), org)
+        if state in ("reviewed", "approved", "rejected"):
+            applications.review(reviewer, app_.id, forward=True, comment="材料齐全,同意上报")
+        if state == "approved":
+            applications.decide(org, app_.id, approve=True)
+        elif state == "rejected":
+            applications.decide(org, app_.id, approve=False, reason="奖项级别为省级表彰,请按表彰奖励的等次重新申报")

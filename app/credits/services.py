@@ -210,7 +210,8 @@ def list_entries(actor: User, user: User, *, year: int | None = None, page: int 
     q = select(CreditEntry).where(CreditEntry.user_id == user.id)
     if year is not None:
         q = q.where(CreditEntry.year == year)
-    return db.paginate(q.order_by(CreditEntry.year.desc(), CreditEntry.id.desc()), page=page, per_page=per_page,
+    return db.paginate(q.order_by(CreditEntry.year.desc(), CreditEntry.earned_on.desc(), CreditEntry.id.desc()),
+                       page=page, per_page=per_page,
                        error_out=False)
 
 
