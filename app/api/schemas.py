@@ -14,6 +14,13 @@ class PageArgs(Schema):
     per_page = fields.Integer(load_default=50, validate=lambda n: 1 <= n <= 500)
 
 
+class Ref(Schema):
+    """A named object referred to from another: a person, a unit."""
+
+    id = fields.Integer()
+    name = fields.String()
+
+
 class Problem(Schema):
     type = fields.String()
     code = fields.String()

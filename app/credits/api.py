@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.accounts.scope import STAFF_ROLES
 from app.accounts.services import get_cadre, get_unit
-from app.api.schemas import DbId, PageArgs, Problem, page_body
+from app.api.schemas import DbId, PageArgs, Problem, Ref, page_body
 from app.credits import services
 from app.credits.models import CreditEntry
 from app.credits.rules import FIELDS
@@ -35,11 +35,6 @@ class SummaryArgs(YearArgs):
 class EntryArgs(PageArgs):
     user_id = DbId(metadata={"description": "the cadre (default: the caller)"})
     year = fields.Integer(validate=YEAR, metadata={"description": "only entries counted in this year"})
-
-
-class PersonOut(Schema):
-    id = fields.Integer()
-    name = fields.String()
 
 
 class YearOut(Schema):
@@ -73,8 +68,8 @@ class CycleOut(Schema):
 
 
 class SummaryOut(YearOut):
-    user = fields.Nested(PersonOut)
-    unit = fields.Nested(PersonOut)
+    user = fields.Nested(Ref)
+    unit = fields.Nested(Ref)
     status = fields.String(metadata={"description": "qualified (合格) / unqualified (不合格)"})
     by_category = fields.Dict(keys=fields.String(), values=fields.Integer(),
                               metadata={"description": "basic / additional / reward / adjustment"})
@@ -99,7 +94,7 @@ class EntryOut(Schema):
     reason = fields.String(allow_none=True)
     earned_on = fields.Date()
     recorded_at = fields.DateTime()
-    recorded_by = fields.Nested(PersonOut, allow_none=True)
+    recorded_by = fields.Nested(Ref, allow_none=True)
 
 
 class EntryList(Schema):
@@ -129,8 +124,8 @@ class AssessmentArgs(PageArgs):
 
 
 class AssessmentRowOut(Schema):
-    user = fields.Nested(PersonOut)
-    unit = fields.Nested(PersonOut)
+    user = fields.Nested(Ref)
+    unit = fields.Nested(Ref)
     status = fields.String()
     result = fields.Nested(YearOut)
     cycle_credits = fields.Integer()
@@ -138,7 +133,7 @@ class AssessmentRowOut(Schema):
 
 
 class AssessmentOut(Schema):
-    unit = fields.Nested(PersonOut)
+    unit = fields.Nested(Ref)
     year = fields.Integer()
     closed = fields.Boolean()
     cadres = fields.Integer()

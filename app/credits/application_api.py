@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import PageArgs, Problem, page_body
+from app.api.schemas import PageArgs, Problem, Ref, page_body
 from app.credits import applications
 from app.credits.evidence import discard_evidence, send_evidence, store_evidence
 from app.credits.labels import APPLICATION_STATE_LABELS, KIND_LABELS
@@ -44,12 +44,7 @@ class ApplicationEvidenceFile(Schema):
                                                    "description": "PDF, JPEG or PNG (checked by content)"})
 
 
-class ApplicationActorOut(Schema):
-    id = fields.Integer()
-    name = fields.String()
-
-
-class ApplicationApplicantOut(ApplicationActorOut):
+class ApplicationApplicantOut(Ref):
     unit_id = fields.Integer()
     unit_name = fields.String()
 
@@ -72,10 +67,10 @@ class ApplicationOut(Schema):
     submitted_at = fields.DateTime()
     evidence_name = fields.String(allow_none=True)
     evidence_url = fields.String(allow_none=True)
-    reviewed_by = fields.Nested(ApplicationActorOut, allow_none=True)
+    reviewed_by = fields.Nested(Ref, allow_none=True)
     reviewed_at = fields.DateTime(allow_none=True)
     review_comment = fields.String(allow_none=True)
-    decided_by = fields.Nested(ApplicationActorOut, allow_none=True, metadata={
+    decided_by = fields.Nested(Ref, allow_none=True, metadata={
         "description": "who approved or rejected it (or the applicant, for a withdrawal)"})
     decided_at = fields.DateTime(allow_none=True)
     decision_reason = fields.String(allow_none=True)

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from app.api.schemas import PageArgs, Problem, page_body
+from app.api.schemas import PageArgs, Problem, Ref, page_body
 from app.credits import training
 from app.credits.evidence import discard_evidence, store_evidence
 from app.credits.models import TrainingClass
@@ -40,11 +40,6 @@ class RecordArgs(Schema):
     evidence = fields.Raw(load_default=None, load_only=True, metadata={
         "type": "string", "format": "binary",
         "description": "结业证书、培训通知或签到表: PDF, JPG or PNG (checked by content, ≤ 10 MB); optional"})
-
-
-class Ref(Schema):
-    id = fields.Integer()
-    name = fields.String()
 
 
 class EvidenceOut(Schema):
