@@ -23,12 +23,19 @@ def int_arg(name: str, default: int | None = None, *, minimum: int = 1, maximum:
 
 
 def apply_error(form, err) -> None:
-    """Show a service error beside its field when it names one, else at the top of the page."""
-    field = getattr(form, err.field, None) if err.field else None
-    if field is not None:
-        field.errors = list(field.errors) + [err.message]
-    else:
-        flash(err.message, "error")
+    """Show a service error beside its field when it names one, else at the top of the page; an
+    error that lists messages per field (errors={field: [messages]}) shows each one beside its field."""
+    errors = err.extra.get("errors")
+    if not isinstance(errors, dict):
+        errors = {err.field: [err.message]}
+    for name, messages in errors.items():
+        messages = [messages] if isinstance(messages, str) else messages
+        field = getattr(form, name, None) if name else None
+        if field is None:
+            for m in messages:
+                flash(m, "error")
+        else:
+            field.errors = list(field.errors) + [m for m in messages if m not in field.errors]
 
 
 def flash_form_errors(form) -> None:

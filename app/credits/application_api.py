@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from app.api.schemas import PageArgs, Problem, Ref, page_body
 from app.credits import applications
-from app.credits.evidence import discard_evidence, send_evidence, store_evidence
+from app.credits.evidence import evidence_upload, send_evidence
 from app.credits.labels import APPLICATION_STATE_LABELS, KIND_LABELS
 from app.credits.models import ApplicationKind, ApplicationState, CreditApplication
 from app.credits.rules import LEVEL_LABELS, LEVELS
@@ -140,14 +140,9 @@ def application_dict(a: CreditApplication) -> dict:
 @login_required
 def apply_for_credits(args, files):
     """申请学分 A cadre applies for additional or reward credits (multipart, with the evidence file)."""
-    upload = files["evidence"]
-    stored = store_evidence(upload.filename, upload.read())
-    application = applications.apply(current_user, evidence=stored, origin=origin_from_request(), **args)
-    try:
+    with evidence_upload(files["evidence"]) as stored:
+        application = applications.apply(current_user, evidence=stored, origin=origin_from_request(), **args)
         commit()
-    except Exception:
-        discard_evidence(stored)
-        raise
     return application_dict(application)
 
 

@@ -12,7 +12,7 @@ from app.accounts.models import Role
 from app.accounts.scope import STAFF_ROLES, require_role
 from app.credits import applications, services
 from app.credits.application_forms import ApplicationForm, DecideForm, ReviewForm, WithdrawForm, split_level
-from app.credits.evidence import discard_evidence, send_evidence, store_evidence
+from app.credits.evidence import evidence_upload, send_evidence
 from app.credits.labels import APPLICATION_STATE_LABELS, KIND_LABELS
 from app.credits.models import ApplicationKind, ApplicationState
 from app.credits.rules import LEVEL_LABELS, LEVELS
@@ -79,24 +79,18 @@ def new():
     status = 200
     if form.validate_on_submit():
         _kind, level = split_level(form.level.data)
-        upload = form.evidence.data
-        stored = None
         try:
-            stored = store_evidence(upload.filename, upload.read())
-            application = applications.apply(
-                current_user, kind=form.kind.data, level=level, title=form.title.data, details=form.details.data,
-                event_date=form.event_date.data, study_year=form.study_year.data,
-                admission_date=form.admission_date.data, evidence=stored, origin=origin_from_request())
+            with evidence_upload(form.evidence.data) as stored:
+                application = applications.apply(
+                    current_user, kind=form.kind.data, level=level, title=form.title.data, details=form.details.data,
+                    event_date=form.event_date.data, study_year=form.study_year.data,
+                    admission_date=form.admission_date.data, evidence=stored, origin=origin_from_request())
+                commit()
         except DomainError as err:
             db.session.rollback()
             apply_error(form, err)
             status = err.status
         else:
-            try:
-                commit()
-            except Exception:
-                discard_evidence(stored)
-                raise
             flash(_("申请已提交,等待单位审核"), "success")
             return redirect(url_for(".detail", application_id=application.id))
     elif request.method == "POST":

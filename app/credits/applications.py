@@ -200,7 +200,8 @@ def list_applications(actor: User, *, state: ApplicationState | str | None = Non
         except ValueError:
             raise Invalid(_("申请类别无效"), field="kind") from None
     q = q.options(selectinload(CreditApplication.user).selectinload(User.unit),
-                  selectinload(CreditApplication.reviewed_by), selectinload(CreditApplication.decided_by))
+                  selectinload(CreditApplication.reviewed_by), selectinload(CreditApplication.decided_by),
+                  selectinload(CreditApplication.entry))
     return db.paginate(q.order_by(CreditApplication.id.desc()), page=page, per_page=per_page, error_out=False,
                        max_per_page=500)
 

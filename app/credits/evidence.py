@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app, send_file
@@ -64,6 +66,23 @@ def discard_evidence(stored: StoredEvidence | None) -> None:
             os.remove(os.path.join(_folder(), stored.path))
         except FileNotFoundError:
             pass
+
+
+@contextmanager
+def evidence_upload(upload, *, required: bool = True) -> Iterator[StoredEvidence | None]:
+    """Store an uploaded file (werkzeug FileStorage) for the work inside the block, and remove it
+    again if anything in the block fails, the commit included: a refused request leaves no file."""
+    if upload is None or not upload.filename:
+        if required:
+            raise Invalid(_("请选择证明材料文件"), field="evidence")
+        yield None
+        return
+    stored = store_evidence(upload.filename, upload.read())
+    try:
+        yield stored
+    except BaseException:
+        discard_evidence(stored)
+        raise
 
 
 def send_evidence(path: str, name: str):

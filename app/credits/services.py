@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from app.accounts.models import Cadre, Rank, Role, Unit, User
 from app.accounts.scope import STAFF_ROLES, in_scope, require_cadre_user, require_role
@@ -158,11 +159,12 @@ def _reason(reason: str | None) -> str:
 
 def reverse_entry(actor: User, entry_id: int, *, reason: str | None, origin: Origin = CLI) -> CreditEntry:
     """Cancel an entry by a new one of the opposite amount (the original stays in the history)."""
-    require_role(actor, Role.ORGADMIN)
-    reason = _reason(reason)
     entry = db.session.get(CreditEntry, entry_id)
     if entry is None:
         raise NotFound(_("学分记录不存在"))
+    require_cadre_user(actor, db.session.get(User, entry.user_id))  # 404 outside the actor's subtree
+    require_role(actor, Role.ORGADMIN)
+    reason = _reason(reason)
     if entry.reverses_id is not None:
         raise RuleViolation(_("撤销记录本身不能再撤销"), code="is_reversal")
     year = accounting_year(entry.year)
@@ -207,12 +209,20 @@ def adjust_credits(actor: User, user: User, *, credits: int, hours: int = 0, rea
 
 def list_entries(actor: User, user: User, *, year: int | None = None, page: int = 1, per_page: int = 50):
     user = require_cadre_user(actor, user)
-    q = select(CreditEntry).where(CreditEntry.user_id == user.id)
+    q = select(CreditEntry).where(CreditEntry.user_id == user.id).options(selectinload(CreditEntry.recorded_by))
     if year is not None:
         q = q.where(CreditEntry.year == year)
     return db.paginate(q.order_by(CreditEntry.year.desc(), CreditEntry.earned_on.desc(), CreditEntry.id.desc()),
                        page=page, per_page=per_page,
                        error_out=False)
+
+
+def reversed_among(entries) -> set[int]:
+    """Which of these entries a later entry reverses (for showing 已撤销 beside them)."""
+    ids = [e.id for e in entries]
+    if not ids:
+        return set()
+    return set(db.session.scalars(select(CreditEntry.reverses_id).where(CreditEntry.reverses_id.in_(ids))))
 
 
 # --- assessment ---------------------------------------------------------------------------------
@@ -448,6 +458,20 @@ def assess_unit(actor: User, unit: Unit, year: int) -> UnitAssessment:
     return UnitAssessment(unit, year, rows, closed)
 
 
+def sub_unit_assessments(ua: UnitAssessment) -> list[UnitAssessment]:
+    """The assessment of each direct sub-unit of `ua.unit`, from the rows already computed."""
+    children = list(db.session.scalars(select(Unit).where(Unit.parent_id == ua.unit.id)
+                                       .order_by(Unit.sort_order, Unit.id)))
+    paths = dict(db.session.execute(select(Unit.id, Unit.path).where(
+        Unit.id.in_({r.unit_id for r in ua.rows}))).tuples().all()) if ua.rows else {}
+    rows: dict[int, list[UnitRow]] = {c.id: [] for c in children}
+    for r in ua.rows:
+        child = next((c for c in children if paths.get(r.unit_id, "").startswith(c.path)), None)
+        if child is not None:
+            rows[child.id].append(r)
+    return [UnitAssessment(c, ua.year, rows[c.id], ua.closed) for c in children]
+
+
 def close_year(actor: User, year: int, *, origin: Origin = CLI) -> int:
     """Year-end closing (第十四条): freeze the year's rules and every cadre's result; entries made
     later for the year count in the next one. Returns the number of cadres assessed."""
@@ -463,8 +487,8 @@ def close_year(actor: User, year: int, *, origin: Origin = CLI) -> int:
     cy = _lock_year(year, exclusive=True)
     if cy.closed_at is not None:
         raise Conflict(_("%(year)d 年度已经结转", year=year), code="year_closed")
-    root = db.session.scalar(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id).limit(1))
-    rows, _closed = _assess_members(root, year) if root else ([], False)
+    rows = [r for root in db.session.scalars(select(Unit).where(Unit.parent_id.is_(None)).order_by(Unit.id))
+            for r in _assess_members(root, year)[0]]
     db.session.add_all([AssessmentRecord(
         year=year, user_id=r.user_id, unit_id=r.unit_id, rank=r.result.rank, basic=r.result.basic,
         additional=r.result.additional, reward=r.result.reward, adjustment=r.result.adjustment,

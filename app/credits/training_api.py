@@ -11,10 +11,9 @@ from marshmallow import Schema, fields, validate
 
 from app.api.schemas import PageArgs, Problem, Ref, page_body
 from app.credits import training
-from app.credits.evidence import discard_evidence, store_evidence
+from app.credits.evidence import evidence_upload
 from app.credits.models import TrainingClass
 from app.db import commit
-from app.extensions import db
 from app.web import origin_from_request
 
 blp = Blueprint("credits_training_api", __name__, description="脱产培训 Offline training (第七条(一))")
@@ -126,20 +125,12 @@ def record_offline_training(args):
     """登记脱产培训 Record an offline training class for cadres of the caller's subtree: each earns
     the day rate from the minimum number of days up, and the class hours; all or nothing."""
     cadres = _SEPARATORS.sub("\n", args["cadres"])
-    upload = request.files.get("evidence")
-    stored = None
-    try:
-        if upload is not None and upload.filename:
-            stored = store_evidence(upload.filename, upload.read())
+    with evidence_upload(request.files.get("evidence"), required=False) as stored:
         cls = training.record_training(current_user, name=args["name"], organiser=args["organiser"],
                                        start_date=args["start_date"], end_date=args["end_date"], days=args["days"],
                                        cadre_lines=cadres, evidence=stored, note=args.get("note"),
                                        origin=origin_from_request())
         commit()
-    except BaseException:
-        db.session.rollback()
-        discard_evidence(stored)
-        raise
     return detail_dict(cls)
 
 

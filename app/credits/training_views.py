@@ -9,28 +9,16 @@ from flask_login import current_user, login_required
 from app.accounts.idnumber import mask_id_number
 from app.accounts.scope import ADMIN_ROLES, STAFF_ROLES, require_role
 from app.credits import services, training
-from app.credits.evidence import discard_evidence, send_evidence, store_evidence
+from app.credits.evidence import evidence_upload, send_evidence
 from app.credits.training_forms import TrainingForm
 from app.db import commit
 from app.errors import DomainError
 from app.extensions import db
-from app.web import int_arg, origin_from_request
+from app.web import apply_error, int_arg, origin_from_request
 
 bp = Blueprint("credits_training", __name__, url_prefix="/credits/training")
 
 PER_PAGE = 50
-
-
-def _apply_errors(form: TrainingForm, err: DomainError) -> None:
-    """Every message of a service error beside its field (the cadre list gets one per line)."""
-    errors = err.extra.get("errors") if isinstance(err.extra.get("errors"), dict) else {err.field: [err.message]}
-    for name, messages in errors.items():
-        f = getattr(form, name, None) if name else None
-        if f is None:
-            for m in messages:
-                flash(m, "error")
-        else:
-            f.errors = list(f.errors) + [m for m in messages if m not in f.errors]
 
 
 def _args(form: TrainingForm) -> dict:
@@ -66,21 +54,15 @@ def new():
                 form.evidence.errors = [_("请上传证明材料(结业证书、培训通知或签到表)")]
                 status = 400
             else:
-                stored = None
                 try:
-                    stored = store_evidence(upload.filename, upload.read())
-                    cls = training.record_training(current_user, **_args(form), evidence=stored,
-                                                   note=form.note.data, origin=origin_from_request())
-                    commit()
+                    with evidence_upload(upload) as stored:
+                        cls = training.record_training(current_user, **_args(form), evidence=stored,
+                                                       note=form.note.data, origin=origin_from_request())
+                        commit()
                 except DomainError as err:
                     db.session.rollback()
-                    discard_evidence(stored)
-                    _apply_errors(form, err)
+                    apply_error(form, err)
                     status = err.status
-                except BaseException:
-                    db.session.rollback()
-                    discard_evidence(stored)
-                    raise
                 else:
                     flash(_("已登记培训班「%(name)s」:%(n)d 名学员,每人 %(c)d 学分、%(h)d 学时",
                             name=cls.name, n=len(cls.attendances), c=cls.attendances[0].credits,
@@ -89,7 +71,7 @@ def new():
         try:  # the preview, also after a refusal so that each cadre's problem is shown
             preview = training.preview_training(current_user, **_args(form))
         except DomainError as err:
-            _apply_errors(form, err)
+            apply_error(form, err)
             status = max(status, err.status)
     elif request.method == "POST":
         status = 400

@@ -2,15 +2,13 @@
 reversals), the assessment of a unit, and the rules of each year with year-end closing."""
 from __future__ import annotations
 
-from collections import defaultdict
-
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from werkzeug.routing import BuildError
 
-from app.accounts.models import Role, Unit, User
+from app.accounts.models import Role, User
 from app.accounts.scope import STAFF_ROLES, require_role
 from app.accounts.services import get_unit, unit_choices
 from app.credits import services
@@ -71,8 +69,7 @@ def _summary(user: User, *, admin_view: bool):
     year = int_arg("year", services.today().year, minimum=2000, maximum=2100)
     assessment = services.assess_cadre(current_user, user, year)
     page = services.list_entries(current_user, user, year=year, page=int_arg("page", 1), per_page=50)
-    reversed_ids = set(db.session.scalars(select(CreditEntry.reverses_id).where(
-        CreditEntry.user_id == user.id, CreditEntry.reverses_id.is_not(None))))
+    reversed_ids = services.reversed_among(page.items)
     rules = services.get_rules(year)
     can_edit = admin_view and current_user.role == Role.ORGADMIN
     return render_template(
@@ -119,7 +116,7 @@ def adjust(user_id: int):
                   "success")
         except DomainError as err:
             db.session.rollback()
-            if err.status == 404:
+            if err.status in (403, 404):
                 raise
             flash(err.message, "error")
     else:
@@ -133,10 +130,6 @@ def reverse(entry_id: int):
     entry = db.session.get(CreditEntry, entry_id)
     if entry is None:
         abort(404)
-    user = db.session.get(User, entry.user_id)
-    from app.accounts.scope import require_cadre_user
-
-    require_cadre_user(current_user, user)  # 404 outside the actor's subtree
     form = ReverseForm()
     if form.validate():
         try:
@@ -145,33 +138,15 @@ def reverse(entry_id: int):
             flash(_("已撤销,撤销记录记入 %(year)d 年度", year=rev.year), "success")
         except DomainError as err:
             db.session.rollback()
+            if err.status in (403, 404):
+                raise
             flash(err.message, "error")
     else:
         flash_form_errors(form)
-    return redirect(url_for("credits.cadre", user_id=user.id, year=entry.year))
+    return redirect(url_for("credits.cadre", user_id=entry.user_id, year=entry.year))
 
 
 # --- assessment -----------------------------------------------------------------------------------
-
-def _rollup(ua: services.UnitAssessment, children: list[Unit]) -> list[dict]:
-    """Each direct sub-unit's cadres, qualified count, rate and one-third flag."""
-    paths = {u.id: u.path for u in db.session.scalars(
-        select(Unit).where(Unit.id.in_({r.unit_id for r in ua.rows})))} if ua.rows else {}
-    stats = defaultdict(lambda: [0, 0])
-    for r in ua.rows:
-        path = paths.get(r.unit_id, "")
-        for child in children:
-            if path.startswith(child.path):
-                stats[child.id][0] += 1
-                stats[child.id][1] += 0 if r.result.qualified else 1
-                break
-    out = []
-    for child in children:
-        total, bad = stats[child.id]
-        out.append({"unit": child, "total": total, "unqualified": bad, "qualified": total - bad,
-                    "rate": (total - bad) / total if total else 0.0, "flagged": total > 0 and bad * 3 >= total})
-    return out
-
 
 @bp.get("/assessment")
 @login_required
@@ -183,15 +158,13 @@ def assessment():
     this_year = services.today().year
     year = int_arg("year", this_year, minimum=2000, maximum=this_year)
     ua = services.assess_unit(current_user, unit, year)
-    children = list(db.session.scalars(select(Unit).where(Unit.parent_id == unit.id)
-                                       .order_by(Unit.sort_order, Unit.id)))
     page = int_arg("page", 1)
     rows = ua.rows[(page - 1) * ROWS_PER_PAGE: page * ROWS_PER_PAGE]
     pages = max(1, -(-len(ua.rows) // ROWS_PER_PAGE))
     first, _last = services.get_rules(year).cycle_of(year)
     return render_template(
         "credits/assessment.html", ua=ua, unit=unit, units=units, year=year,
-        years=list(range(this_year, min(first, this_year - 5) - 1, -1)), rollup=_rollup(ua, children),
+        years=list(range(this_year, min(first, this_year - 5) - 1, -1)), rollup=services.sub_unit_assessments(ua),
         rows=rows, page=page, pages=pages, unqualified=ua.unqualified[:UNQUALIFIED_SHOWN],
         unqualified_shown=UNQUALIFIED_SHOWN, **_labels())
 

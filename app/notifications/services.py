@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from flask_babel import gettext as _
+
 from app.db import utcnow
+from app.errors import NotFound
 from app.extensions import db
 from app.notifications.models import Notification
 
@@ -13,6 +16,14 @@ def notify(user_id: int, message: str, link: str | None = None) -> Notification:
     n = Notification(user_id=user_id, message=message[:500], link=link)
     db.session.add(n)
     db.session.flush()
+    return n
+
+
+def get_own(user_id: int, notification_id: int) -> Notification:
+    """One of the user's notifications (another user's is not found)."""
+    n = db.session.get(Notification, notification_id)
+    if n is None or n.user_id != user_id:
+        raise NotFound(_("通知不存在"))
     return n
 
 

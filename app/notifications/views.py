@@ -8,10 +8,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 
 from app.db import commit
-from app.errors import NotFound
-from app.extensions import db
 from app.notifications import services
-from app.notifications.models import Notification
 from app.web import int_arg
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
@@ -32,19 +29,11 @@ def safe_link(link: str | None) -> str | None:
     return link
 
 
-def own_notification(user_id: int, notification_id: int) -> Notification:
-    n = db.session.get(Notification, notification_id)
-    if n is None or n.user_id != user_id:
-        raise NotFound(_("通知不存在"))
-    return n
-
-
 @bp.get("/")
 @login_required
 def index():
     page = services.list_notifications(current_user.id, page=int_arg("page", 1), per_page=PER_PAGE)
-    return render_template("notifications/index.html", page=page, form=ActionForm(formdata=None),
-                           unread=services.unread_count(current_user.id), safe_link=safe_link)
+    return render_template("notifications/index.html", page=page, form=ActionForm(formdata=None), safe_link=safe_link)
 
 
 @bp.post("/read-all")
@@ -61,7 +50,7 @@ def read_all():
 @login_required
 def open_notification(notification_id: int):
     ActionForm().validate() or abort(400)
-    n = own_notification(current_user.id, notification_id)
+    n = services.get_own(current_user.id, notification_id)
     link = safe_link(n.link)
     services.mark_read(current_user.id, n.id)
     commit()

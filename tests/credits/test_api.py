@@ -61,9 +61,9 @@ def test_adjust_reverse_and_list_entries(app, world, ledger):
     assert r.status_code == 201 and r.json["credits"] == -5 and r.json["source_type"] == "adjustment"
     adj = r.json["id"]
     # the reason is required; a bad amount is refused; nothing is written by either
-    assert org.post("/api/v1/credits/adjustments", json={"user_id": world.wb_cadre, "credits": 5}).status_code in (400, 422)
+    assert org.post("/api/v1/credits/adjustments", json={"user_id": world.wb_cadre, "credits": 5}).status_code == 400
     assert org.post("/api/v1/credits/adjustments",
-                    json={"user_id": world.wb_cadre, "credits": 500, "reason": "太多"}).status_code in (400, 422)
+                    json={"user_id": world.wb_cadre, "credits": 500, "reason": "太多"}).status_code == 400
     # a network administrator may not adjust
     r = staff(app, "wbadmin").post("/api/v1/credits/adjustments",
                                    json={"user_id": world.wb_cadre, "credits": 5, "reason": "试试"})
