@@ -44,6 +44,9 @@ class Default:
     # Evidence for credits (certificates, award letters, attendance sheets): PDF, JPEG or PNG,
     # checked by content, kept in the instance folder (never under the web root).
     CREDITS_EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
+    # Answers reaching the server this many seconds after an exam's deadline still count.
+    EXAM_GRACE_SECONDS = 10
+    PAPER_MAX_BYTES = 10 * 1024 * 1024
 
     # Video courseware. MEDIA_ROOT holds the served files (None: media/ beside this file).
     MEDIA_ROOT: str | None = None

@@ -168,6 +168,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.credits.views import bp as credits_bp
     from app.credits.application_views import bp as credits_applications_bp
     from app.notifications.views import bp as notifications_bp
+    from app.exams.views import bp as exams_bp
+    from app.exams.paper_views import bp as papers_bp
+    from app.exams.admin_views import bp as exams_admin_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -181,6 +184,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(credits_bp)
     app.register_blueprint(credits_applications_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(exams_bp)
+    app.register_blueprint(papers_bp)
+    app.register_blueprint(exams_admin_bp)
     register_api(app)
 
     @app.after_request

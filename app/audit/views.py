@@ -26,6 +26,11 @@ ACTIONS = {
     "credits": "学分", "credits.rules": "修改学分规则", "credits.adjust": "调整学分", "credits.reverse": "撤销学分",
     "credits.close_year": "年度结转", "credits.offline": "登记脱产培训", "credits.application_review": "审核学分申请",
     "credits.application_decide": "审批学分申请",
+    "exams": "考试", "exams.settings": "修改考试设置", "exams.question_create": "新增题目",
+    "exams.question_update": "修改题目", "exams.question_retire": "停用题目", "exams.question_restore": "恢复题目",
+    "exams.question_import": "导入题目", "papers": "论文", "papers.submit": "提交论文", "papers.withdraw": "撤回论文",
+    "papers.review": "评审论文", "papers.policy": "修改论文设置", "papers.reviewer_appoint": "指定论文评审人",
+    "papers.reviewer_remove": "取消论文评审人",
 }
 
 

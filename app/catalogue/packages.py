@@ -22,6 +22,7 @@ from app.audit.services import record_event
 from app.catalogue import media, search_sync, services
 from app.catalogue.models import Category, CategoryKind, Course, CourseState, Lesson, VideoAsset
 from app.db import utcnow
+from app.exams.bank import revise
 from app.exams.models import ExamSetting, Question, QuestionKind
 from app.extensions import db
 
@@ -419,14 +420,15 @@ def _apply_package(pkg: Package, course: Course | None, cats: dict[str, Category
     for i, item in enumerate(pkg.questions, start=1):
         answer = ("T" if item["answer"] else "F") if item["type"] == "truefalse" else "".join(sorted(item["answer"]))
         fields_ = dict(kind=QuestionKind(item["type"]), stem=item["stem"], options=item.get("options", []),
-                       answer=answer, explanation=item["explanation"], retired_at=None)
+                       answer=answer, explanation=item["explanation"])
         q = existing.get(i)
         if q is None:
             db.session.add(Question(course_id=course.id, position=i, **fields_))
         else:
-            for k, v in fields_.items():
-                if getattr(q, k) != v:
-                    setattr(q, k, v)
+            # A question a paper has used is replaced, never rewritten (past papers stay as sat).
+            q = revise(q, fields_)
+            if q.retired_at is not None:
+                q.retired_at = None
     for pos, q in existing.items():
         if pos > len(pkg.questions) and q.retired_at is None:
             q.retired_at = utcnow()

@@ -30,16 +30,42 @@ class StoredEvidence:
     name: str  # the uploaded name, cleaned, for display and download
 
 
-def _folder() -> str:
-    path = os.path.join(current_app.instance_path, "evidence")
+def _folder(name: str = "evidence") -> str:
+    path = os.path.join(current_app.instance_path, name)
     os.makedirs(path, exist_ok=True)
     return path
 
 
-def safe_name(name: str | None, ext: str) -> str:
+def safe_name(name: str | None, ext: str, default: str = "evidence") -> str:
     base = os.path.basename((name or "").replace("\\", "/")).strip()
-    stem = _UNSAFE.sub("_", os.path.splitext(base)[0]).strip("._ ")[:80] or "evidence"
+    stem = _UNSAFE.sub("_", os.path.splitext(base)[0]).strip("._ ")[:80] or default
     return stem + ext
+
+
+def sniff(data: bytes) -> tuple[str, str] | None:
+    """(extension, MIME type) of a PDF, JPEG or PNG by its first bytes; None for anything else."""
+    return next(((ext, mime) for sig, ext, mime in SIGNATURES if data.startswith(sig)), None)
+
+
+def write_private(folder: str, ext: str, data: bytes) -> str:
+    """Write bytes under a random name in an instance folder (outside the web root); the name."""
+    rel = secrets.token_hex(16) + ext
+    with open(os.path.join(_folder(folder), rel), "wb") as fh:
+        fh.write(data)
+    return rel
+
+
+def remove_private(folder: str, rel: str) -> None:
+    try:
+        os.remove(os.path.join(_folder(folder), os.path.basename(rel)))
+    except FileNotFoundError:
+        pass
+
+
+def send_private(folder: str, rel: str, name: str, mime: str):
+    """A stored file as a download under a cleaned name (the caller has checked access)."""
+    full = os.path.join(_folder(folder), os.path.basename(rel))
+    return send_file(full, mimetype=mime, as_attachment=True, download_name=name, max_age=0)
 
 
 def store_evidence(filename: str | None, data: bytes, *, field: str = "evidence") -> StoredEvidence:
@@ -49,23 +75,17 @@ def store_evidence(filename: str | None, data: bytes, *, field: str = "evidence"
     limit = current_app.config["CREDITS_EVIDENCE_MAX_BYTES"]
     if len(data) > limit:
         raise Invalid(_("证明材料不能超过 %(mb)d MB", mb=limit // (1024 * 1024)), field=field)
-    match = next(((ext, mime) for sig, ext, mime in SIGNATURES if data.startswith(sig)), None)
+    match = sniff(data)
     if match is None:
         raise Invalid(_("证明材料只能是 PDF、JPG 或 PNG 文件(按文件内容判断,不看扩展名)"), field=field)
     ext = match[0]
-    rel = secrets.token_hex(16) + ext
-    with open(os.path.join(_folder(), rel), "wb") as fh:
-        fh.write(data)
-    return StoredEvidence(rel, safe_name(filename, ext))
+    return StoredEvidence(write_private("evidence", ext, data), safe_name(filename, ext))
 
 
 def discard_evidence(stored: StoredEvidence | None) -> None:
     """Remove a file stored for work that was then refused (nothing is left behind)."""
     if stored is not None:
-        try:
-            os.remove(os.path.join(_folder(), stored.path))
-        except FileNotFoundError:
-            pass
+        remove_private("evidence", stored.path)
 
 
 @contextmanager
@@ -87,7 +107,5 @@ def evidence_upload(upload, *, required: bool = True) -> Iterator[StoredEvidence
 
 def send_evidence(path: str, name: str):
     """The stored file as a download (the caller has checked that the user may see it)."""
-    full = os.path.join(_folder(), os.path.basename(path))
-    ext = os.path.splitext(full)[1]
-    return send_file(full, mimetype=MIME_BY_EXT.get(ext, "application/octet-stream"), as_attachment=True,
-                     download_name=name or ("evidence" + ext), max_age=0)
+    ext = os.path.splitext(path)[1]
+    return send_private("evidence", path, name or ("evidence" + ext), MIME_BY_EXT.get(ext, "application/octet-stream"))

@@ -142,10 +142,13 @@ def on_course_completed(user_id: int, course_id: int, completed_at: datetime) ->
           earned_on=learning.local_day(completed_at), details={"course_id": course_id})
 
 
-def award_course_credits(user_id: int, course, *, via: str, via_id: int, earned_at: datetime) -> CreditEntry | None:
+def award_course_credits(user_id: int, course, *, via: str, via_id: int, earned_at: datetime,
+                         amount: int | None = None, actor: User | None = None) -> CreditEntry | None:
     """A course's credits (第七条(二)), earned once per cadre and course whether by its exam or by
-    a paper: the second way earns nothing more."""
-    return award(user_id, kind=CreditKind.ONLINE_COURSE, credits=course.credits, source_type="course_credits",
+    a paper: the second way earns nothing more. `amount` defaults to the course's credits (a paper
+    reviewer may grant fewer)."""
+    return award(user_id, kind=CreditKind.ONLINE_COURSE, credits=course.credits if amount is None else amount,
+                 actor=actor, source_type="course_credits",
                  source_id=course.id, title=course.title, earned_on=learning.local_day(earned_at),
                  details={"course_id": course.id, "via": via, "via_id": via_id})
 
