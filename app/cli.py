@@ -17,6 +17,9 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(courses_cli)
     app.cli.add_command(search_cli)
+    from app.exams.cli import exams_cli
+
+    app.cli.add_command(exams_cli)
 
 
 @click.command("create-admin")

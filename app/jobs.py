@@ -48,8 +48,28 @@ def job(fn):
     return huey.task(name=fn.__name__)(run)
 
 
+def periodic_job(schedule):
+    """A huey periodic task (run by ``flask worker``) inside an app context; it commits its own work."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run():
+            assert _worker_app is not None, "worker app not set"
+            with _worker_app.app_context():
+                from app.extensions import db
+
+                try:
+                    return fn()
+                finally:
+                    db.session.remove()
+
+        return huey.periodic_task(schedule, name=fn.__name__)(run)
+
+    return wrap
+
+
 # Every module that defines jobs; the worker imports them so that its registry knows the tasks.
-JOB_MODULES = ("app.accounts.jobs", "app.catalogue.jobs")
+JOB_MODULES = ("app.accounts.jobs", "app.catalogue.jobs", "app.exams.jobs")
 
 
 def load_job_modules() -> set[str]:
@@ -66,6 +86,6 @@ def run_worker(app: Flask, workers: int = 2) -> None:
     global _worker_app
     _worker_app = app
     load_job_modules()
-    Consumer(huey, workers=workers, worker_type="thread", periodic=False).run()
+    Consumer(huey, workers=workers, worker_type="thread", periodic=True).run()
 
 

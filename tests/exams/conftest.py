@@ -102,5 +102,7 @@ def wrong_answers(attempt) -> dict[str, str]:
         if item.question.kind == QuestionKind.TRUEFALSE:
             out[str(item.position)] = "F" if right == "T" else "T"
         else:
-            out[str(item.position)] = next(ch for ch in LETTERS[:len(item.option_order)] if ch not in right)
+            others = [ch for ch in LETTERS[:len(item.option_order)] if ch not in right]
+            # a multiple-choice question whose options are all right: one option alone is wrong
+            out[str(item.position)] = others[0] if others else right[0]
     return out
