@@ -12,6 +12,7 @@ run: setup db
 	@$(FLASK) demo --if-empty
 	@echo "importing the course packages in courses/ (the first run generates the sample videos with ffmpeg: a few minutes)"
 	@$(FLASK) courses import courses/
+	@$(FLASK) demo-exams --if-empty
 	@echo "Serving on http://127.0.0.1:$(PORT)  (background jobs: worker started alongside)"
 	@trap 'kill 0' EXIT INT TERM; \
 	  $(FLASK) worker & \

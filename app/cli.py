@@ -12,6 +12,7 @@ from app.db import commit
 def register(app: Flask) -> None:
     app.cli.add_command(create_admin)
     app.cli.add_command(demo)
+    app.cli.add_command(demo_exams)
     app.cli.add_command(worker)
     from app.catalogue.cli import courses_cli, search_cli
 
@@ -67,6 +68,24 @@ def demo(if_empty, cadres):
     click.echo("demo logins (登录账号):")
     for label, login, password in result["logins"]:
         click.echo(f"  {label:<34} {login:<22} {password}")
+
+
+@click.command("demo-exams")
+@click.option("--if-empty", is_flag=True, help="seed only when there are courses with exams and no attempts (make run)")
+@with_appcontext
+def demo_exams(if_empty):
+    """Seed exams and papers over the imported courses (after `flask demo` and `flask courses import`)."""
+    from app.demo import seed_demo_exams
+
+    try:
+        result = seed_demo_exams()
+    except RuntimeError as exc:
+        if if_empty:
+            click.echo(f"exam demo not seeded: {exc}")
+            return
+        raise click.ClickException(str(exc)) from None
+    commit()
+    click.echo(f"exam demo seeded: {result['attempts']} attempts ({result['passed']} passed), {result['papers']} papers")
 
 
 @click.command("worker")

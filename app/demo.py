@@ -168,3 +168,103 @@ def seed_demo_credits(rng: random.Random, admin: User, netadmins: dict[str, User
             applications.decide(org, app_.id, approve=True)
         elif state == "rejected":
             applications.decide(org, app_.id, approve=False, reason="奖项级别为省级表彰,请按表彰奖励的等次重新申报")
+
+
+# --- exams and papers ---------------------------------------------------------------------------
+
+PAPERS = [  # title, state to leave it in
+    ("基层党组织标准化建设的实践与思考", "approved"),
+    ("以数字化推动基层治理现代化的几点体会", "returned"),
+    ("新时代干部担当作为的激励机制研究", "submitted"),
+    ("学习《习近平谈治国理政》的心得体会", "submitted"),
+]
+_PAPER_TEXT = ("本文结合本单位工作实际,围绕课程所学内容谈几点体会。一是提高政治站位,把学习成果转化为推动工作的实际行动;"
+               "二是坚持问题导向,针对群众急难愁盼问题拿出务实举措;三是健全工作机制,以制度保障学习常态化、长效化。"
+               "在今后的工作中,将继续深化学习,不断提升履职能力和服务水平。") * 2
+
+
+def seed_demo_exams(*, seed: int = 2026) -> dict:
+    """Exams and papers over the imported courses through the real services, at past dates: some
+    cadres completed courses and sat their exams (some failed first, a few ran out of time),
+    papers at every stage of review. The first three printed cadres are left for their own
+    first steps. Needs the demo city and the course packages."""
+    from datetime import timedelta
+
+    from app.catalogue.models import Course, CourseState
+    from app.exams import papers, services as exams
+    from app.exams.models import ExamAttempt, ExamSetting
+    from app.learning import services as learning
+    from app.learning.models import CourseProgress
+
+    if db.session.scalar(select(func.count(ExamAttempt.id))):
+        raise RuntimeError("exams already seeded")
+    rng = random.Random(seed)
+    courses = list(db.session.scalars(select(Course).join(ExamSetting, ExamSetting.course_id == Course.id).where(
+        Course.state == CourseState.PUBLISHED).order_by(Course.id)))
+    courses = [c for c in courses if exams.shortfall(exams.get_setting(c.id), exams.pool_of(c.id)) is None]
+    if not courses:
+        raise RuntimeError("no published course with an exam: import the course packages first")
+    cadres = list(db.session.scalars(select(User).where(User.role == Role.CADRE).order_by(User.id)))[3:]
+    admin = db.session.scalar(select(User).where(User.role == Role.ORGADMIN).order_by(User.id))
+    real_now = learning.now
+    t0 = real_now() - timedelta(days=150)
+    sat = passed = 0
+    try:
+        for user in cadres:
+            if rng.random() > 0.45:
+                continue
+            skill = rng.uniform(0.45, 0.98)
+            for course in rng.sample(courses, min(len(courses), rng.randint(1, 4))):
+                when = t0 + timedelta(days=rng.uniform(0, 140), hours=rng.uniform(0, 9))
+                db.session.add(CourseProgress(user_id=user.id, course_id=course.id, lessons_completed=len(course.lessons),
+                                              started_at=when - timedelta(days=3), updated_at=when, completed_at=when))
+                db.session.flush()
+                for handler in learning.COURSE_COMPLETED:
+                    handler(user.id, course.id, when)
+                for _try in range(3):
+                    when += timedelta(hours=rng.uniform(0.5, 30))
+                    learning.now = lambda w=when: w
+                    attempt, _created = exams.start_attempt(user, course.id)
+                    answers = {}
+                    for item in attempt.items:
+                        right = exams.to_shown(item, item.question.answer)
+                        if rng.random() < skill:
+                            answers[str(item.position)] = right
+                        else:
+                            letters = exams.LETTERS[:len(item.option_order)] if item.question.options else "TF"
+                            answers[str(item.position)] = next((ch for ch in letters if ch not in right), right[:1])
+                    late = rng.random() < 0.04
+                    handed_in = when + timedelta(minutes=rng.uniform(6, attempt.time_limit_minutes - 1))
+                    learning.now = lambda w=handed_in: w
+                    if late:  # saved half, then left: the sweep closes it at the deadline
+                        half = dict(list(answers.items())[: len(answers) // 2])
+                        exams.save_answers(user, attempt.id, half)
+                        learning.now = lambda w=when: w + timedelta(hours=2)
+                        exams.close_overdue_attempts()
+                    else:
+                        exams.submit_attempt(user, attempt.id, answers)
+                    sat += 1
+                    if attempt.passed:
+                        passed += 1
+                        break
+                    skill = min(0.98, skill + 0.15)
+        learning.now = lambda: real_now() - timedelta(days=20)
+        authors = [u for u in cadres if rng.random() < 0.5][: len(PAPERS)]
+        for (title, state), user in zip(PAPERS, authors, strict=False):
+            course = rng.choice(courses)
+            paper = papers.submit_paper(user, course_id=course.id, title=title, body=_PAPER_TEXT, stored=None)
+            if state in ("approved", "returned"):
+                learning.now = lambda: real_now() - timedelta(days=12)
+                papers.review_paper(admin, paper.id, approve=False,
+                                    comment="论点还可以更聚焦,请结合本单位的具体案例补充第二部分。")
+                learning.now = lambda: real_now() - timedelta(days=8)
+                if state == "approved":
+                    papers.revise_paper(user, paper.id, title=title, body=_PAPER_TEXT + "\n\n(修改稿)补充了本单位的实践案例。",
+                                        stored=None)
+                    learning.now = lambda: real_now() - timedelta(days=3)
+                    papers.review_paper(admin, paper.id, approve=True, score=88)
+            learning.now = lambda: real_now() - timedelta(days=20)
+    finally:
+        learning.now = real_now
+    db.session.flush()
+    return {"attempts": sat, "passed": passed, "papers": min(len(PAPERS), len(authors))}
