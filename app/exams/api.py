@@ -121,6 +121,8 @@ class ExamStatusOut(Schema):
     completed = fields.Boolean(metadata={"description": "the course's lessons are done (the exam opens then)"})
     can_start = fields.Boolean()
     blocked_reason = fields.String(allow_none=True)
+    blocked_code = fields.String(allow_none=True, metadata={
+        "enum": ["no_exam", "not_published", "not_completed", "attempts_exhausted", "bank_short", None]})
     open_attempt_id = fields.Integer(allow_none=True)
     attempts_used = fields.Integer()
     attempts_today = fields.Integer()
@@ -265,7 +267,7 @@ def get_exam_status(course_id):
     commit()  # attempts closed at their deadline on the way
     s = st.setting
     return {"course": _course_ref(st.course), "has_exam": s is not None, "completed": st.completed,
-            "can_start": st.blocked is None, "blocked_reason": st.blocked,
+            "can_start": st.blocked is None, "blocked_reason": st.blocked, "blocked_code": st.blocked_code,
             "open_attempt_id": st.open_attempt.id if st.open_attempt else None, "attempts_used": st.attempts_total,
             "attempts_today": st.attempts_today, "attempts_total_allowed": s.attempts_total if s else 0,
             "attempts_per_day_allowed": s.attempts_per_day if s else 0,
@@ -278,9 +280,8 @@ def get_exam_status(course_id):
 @blp.response(201, AttemptOut, description="a new attempt (200 with the open one when it is resumed)")
 @blp.alt_response(200, schema=AttemptOut, description="the open attempt, resumed")
 @blp.alt_response(403, schema=Problem, description="not a cadre")
-@blp.alt_response(422, schema=Problem, description="the course is not completed, attempts are used up, or the "
-                                                    "bank cannot supply a paper (code attempts_exhausted or "
-                                                    "exam_unavailable)")
+@blp.alt_response(422, schema=Problem, description="code not_completed (the course's lessons are not done), "
+                                                    "attempts_exhausted, no_exam, not_published or bank_short")
 @blp.doc(operationId="startExamAttempt")
 @login_required
 def start_exam_attempt(course_id):

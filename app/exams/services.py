@@ -198,6 +198,7 @@ class ExamStatus:
     passed: bool = False
     credit_entry: CreditEntry | None = None  # the course's credits, however earned
     blocked: str | None = None  # why a new attempt cannot start now (None: it can)
+    blocked_code: str | None = None  # no_exam, not_published, not_completed, attempts_exhausted, bank_short
     attempts: list[ExamAttempt] = field(default_factory=list)
 
     @property
@@ -246,21 +247,23 @@ def exam_status(user: User, course: Course) -> ExamStatus:
     st.passed = any(a.passed for a in st.attempts)
     st.credit_entry = credits.source_entry(user.id, "course_credits", course.id)
     if setting is None:
-        st.blocked = _("本课程没有结业考试")
+        st.blocked, st.blocked_code = _("本课程没有结业考试"), "no_exam"
     elif not course.published:
-        st.blocked = _("课程未发布")
+        st.blocked, st.blocked_code = _("课程未发布"), "not_published"
     elif not completed:
-        st.blocked = _("学完本课程全部课时后才能参加考试")
+        st.blocked, st.blocked_code = _("学完本课程全部课时后才能参加考试"), "not_completed"
     elif st.open_attempt is not None:
-        st.blocked = None  # resuming is always possible
+        pass  # resuming is always possible
     elif setting.attempts_total and st.attempts_total >= setting.attempts_total:
         st.blocked = _("本课程考试最多可参加 %(n)d 次,您已全部用完", n=setting.attempts_total)
+        st.blocked_code = "attempts_exhausted"
     elif setting.attempts_per_day and st.attempts_today >= setting.attempts_per_day:
         st.blocked = _("本课程考试每天最多可参加 %(n)d 次,今天的次数已用完,请明天再来", n=setting.attempts_per_day)
+        st.blocked_code = "attempts_exhausted"
     else:
         short = shortfall(setting, pool_of(course.id))
         if short:
-            st.blocked = _("考试暂未开放:%(why)s,请联系组织部", why=short)
+            st.blocked, st.blocked_code = _("考试暂未开放:%(why)s,请联系组织部", why=short), "bank_short"
     return st
 
 
@@ -274,8 +277,7 @@ def start_attempt(user: User, course_id: int) -> tuple[ExamAttempt, bool]:
     if st.open_attempt is not None:
         return st.open_attempt, False
     if st.blocked:
-        code = "attempts_exhausted" if st.setting and st.completed and "次" in st.blocked else "exam_unavailable"
-        raise RuleViolation(st.blocked, code=code)
+        raise RuleViolation(st.blocked, code=st.blocked_code)
     setting = st.setting
     pool = pool_of(course.id)
     seed = secrets.randbits(62)
