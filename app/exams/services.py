@@ -360,7 +360,8 @@ def _parse_answers(attempt: ExamAttempt, answers: dict) -> dict[int, str | None]
     return out
 
 
-def _require_own_open(user: User, attempt: ExamAttempt) -> None:
+def _require_own(user: User, attempt: ExamAttempt) -> None:
+    """Only the cadre who sits an attempt may answer or hand it in (an admin may only read it)."""
     if attempt.user_id != user.id:
         raise NotFound(_("考试记录不存在"))
 
@@ -369,8 +370,10 @@ def save_answers(user: User, attempt_id: int, answers: dict) -> ExamAttempt:
     """Save some answers of an open attempt (as the cadre goes). After the deadline nothing is saved:
     the attempt is closed with what it had and a 409 says so."""
     attempt = get_attempt(user, attempt_id)
-    _require_own_open(user, attempt)
+    _require_own(user, attempt)
     if attempt.closed_at is not None:
+        if attempt.end == AttemptEnd.DEADLINE:
+            raise Conflict(_("考试时间已到,已按截止时保存的答案评分"), code="attempt_closed")
         raise Conflict(_("本次考试已交卷,答案不能再修改"), code="attempt_closed")
     parsed = _parse_answers(attempt, answers)
     t = now()
@@ -391,7 +394,7 @@ def submit_attempt(user: User, attempt_id: int, answers: dict | None = None) -> 
     """Hand in. Answers sent with it count if they arrive in time; a retried submission returns the
     same result; a late one is graded only with what was saved before the deadline."""
     attempt = get_attempt(user, attempt_id)
-    _require_own_open(user, attempt)
+    _require_own(user, attempt)
     if attempt.closed_at is not None:
         return Submitted(attempt, late=attempt.end == AttemptEnd.DEADLINE and bool(answers))
     if answers:
