@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from flask import current_app
-from flask_babel import gettext as _
-from sqlalchemy import or_, select, update
+from flask_babel import gettext as _, lazy_gettext as _l
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -22,7 +22,7 @@ from app.audit.services import CLI, Origin, record_event
 from app.catalogue import services as catalogue
 from app.credits import services as credits
 from app.credits.evidence import remove_private, safe_name, send_private, write_private
-from app.credits.models import CreditKind
+from app.credits.models import CreditEntry, CreditKind
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound, PermissionDenied, RuleViolation
 from app.exams.models import Paper, PaperDecision, PaperPolicy, PaperReview, PaperReviewer, PaperState, PaperVersion
@@ -59,14 +59,24 @@ def _is_docx(data: bytes) -> bool:
     return "word/document.xml" in names and "[Content_Types].xml" in names
 
 
-def _is_text(data: bytes) -> bool:
+# Text that a browser would render as a page or run as a script is not a paper.
+_MARKUP = ("<!doctype", "<html", "<script", "<svg", "<?xml", "<iframe", "<body", "<head")
+
+
+def _decode_text(data: bytes) -> str | None:
+    """The text of a plain-text file (UTF-8 or GB18030); None for binary data or markup."""
     for encoding in ("utf-8", "gb18030"):
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        return not any(ord(ch) < 32 and ch not in "\t\r\n\f" for ch in text)
-    return False
+        if any(ord(ch) < 32 and ch not in "\t\r\n\f" for ch in text):
+            return None
+        head = text.lstrip("\ufeff \t\r\n").lower()
+        if head.startswith(_MARKUP) or "<script" in text[:4096].lower():
+            return None
+        return text
+    return None
 
 
 def sniff_paper(data: bytes) -> str | None:
@@ -75,21 +85,36 @@ def sniff_paper(data: bytes) -> str | None:
         return ".pdf"
     if _is_docx(data):
         return ".docx"
-    if _is_text(data):
+    if _decode_text(data) is not None:
         return ".txt"
     return None
 
 
+KIND_NAMES = {".pdf": "PDF", ".docx": "Word(.docx)", ".txt": _l("纯文本(.txt)")}
+
+
 def store_paper_file(filename: str | None, data: bytes) -> StoredPaper:
+    """Check an uploaded paper (PDF, DOCX or TXT by its content, and a name that says the same;
+    size-limited) and store it under a random name outside the web root. A GB18030 text file is
+    stored as UTF-8, so that it reads the same wherever it is opened."""
     if not data:
         raise Invalid(_("上传的论文文件是空的"), field="file")
     limit = current_app.config["PAPER_MAX_BYTES"]
     if len(data) > limit:
         raise Invalid(_("论文文件不能超过 %(mb)d MB", mb=limit // (1024 * 1024)), field="file")
+    declared = os.path.splitext((filename or "").strip().lower())[1]
     ext = sniff_paper(data)
-    if ext is None:
+    if ext is None or declared not in MIME:
         raise Invalid(_("论文文件只能是 PDF、Word(.docx)或纯文本(.txt)文件(按文件内容判断,不看扩展名)"),
                       field="file")
+    if declared != ext:
+        raise Invalid(_("文件名是 %(declared)s,内容却是 %(kind)s 文件,请检查后重新上传", declared=declared,
+                        kind=str(KIND_NAMES[ext])), field="file")
+    if ext == ".txt":
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            data = data.decode("gb18030").encode("utf-8")
     return StoredPaper(write_private(FOLDER, ext, data), safe_name(filename, ext, default="paper"), len(data))
 
 
@@ -147,7 +172,7 @@ def reviewers() -> list[PaperReviewer]:
 
 def appoint_reviewer(actor: User, user: User | None, *, origin: Origin = CLI) -> PaperReviewer:
     require_role(actor, Role.ORGADMIN)
-    if user is None or user.role not in STAFF_ROLES or not user.active:
+    if user is None or user.role not in STAFF_ROLES or not user.is_active:
         raise Invalid(_("只能指定在用的管理人员账号为论文评审人"), field="username")
     if user.role == Role.ORGADMIN:
         raise Conflict(_("组织部管理员本来就可以评审论文"), field="username")
@@ -159,6 +184,14 @@ def appoint_reviewer(actor: User, user: User | None, *, origin: Origin = CLI) ->
     db.session.flush()
     record_event(actor, "papers.reviewer_appoint", target=user, target_label=user.name, origin=origin)
     return r
+
+
+def staff_by_username(username: str | None) -> User | None:
+    """The account to appoint as a reviewer, by its username (None when there is none)."""
+    username = (username or "").strip()
+    if not username:
+        return None
+    return db.session.scalar(select(User).where(User.username == username))
 
 
 def remove_reviewer(actor: User, user_id: int, *, origin: Origin = CLI) -> None:
@@ -198,7 +231,7 @@ def list_papers(actor: User, *, state: str | None = None, course_id: int | None 
         q = q.join(User, User.id == Paper.user_id).join(Unit, Unit.id == User.unit_id).where(
             Unit.path.startswith(actor.unit.path))
     if state:
-        q = q.where(Paper.state == PaperState(state))
+        q = q.where(Paper.state == _state(state))
     if course_id:
         q = q.where(Paper.course_id == course_id)
     order = (Paper.submitted_at.asc(), Paper.id.asc()) if state == PaperState.SUBMITTED.value \
@@ -206,11 +239,60 @@ def list_papers(actor: User, *, state: str | None = None, course_id: int | None 
     return db.paginate(q.order_by(*order), page=page, per_page=per_page, error_out=False)
 
 
+def _state(value) -> PaperState:
+    try:
+        return PaperState(value)
+    except ValueError:
+        raise Invalid(_("论文状态无效"), field="state") from None
+
+
+def count_by_state(actor: User) -> dict[str, int]:
+    """How many papers the actor sees in each state (the queue's tabs)."""
+    q = select(Paper.state, func.count(Paper.id)).group_by(Paper.state)
+    if actor.role == Role.CADRE:
+        q = q.where(Paper.user_id == actor.id)
+    elif not can_review(actor):
+        q = q.join(User, User.id == Paper.user_id).join(Unit, Unit.id == User.unit_id).where(
+            Unit.path.startswith(actor.unit.path))
+    counts = {s.value: 0 for s in PaperState}
+    for state, n in db.session.execute(q):
+        counts[PaperState(state).value] = n
+    return counts
+
+
+def earned_course_ids(user: User) -> set[int]:
+    """Courses whose credits the cadre has earned already (by exam or by paper)."""
+    return set(db.session.scalars(select(CreditEntry.source_id).where(
+        CreditEntry.user_id == user.id, CreditEntry.source_type == "course_credits",
+        CreditEntry.reverses_id.is_(None))))
+
+
+def live_papers(user: User) -> dict[int, int]:
+    """{course id: paper id} of the cadre's papers waiting for review or returned for revision."""
+    return dict(db.session.execute(select(Paper.course_id, Paper.id).where(
+        Paper.user_id == user.id, Paper.course_id.is_not(None),
+        Paper.state.in_([PaperState.SUBMITTED, PaperState.RETURNED]))).all())
+
+
+def course_entry(paper: Paper) -> CreditEntry | None:
+    """The ledger entry of the paper's course credits, however they were earned (None for a free topic)."""
+    if paper.course_id is None:
+        return None
+    return credits.source_entry(paper.user_id, "course_credits", paper.course_id)
+
+
+def paper_courses() -> list:
+    """The courses that have papers (the queue's course filter)."""
+    from app.catalogue.models import Course
+
+    return list(db.session.scalars(select(Course).where(
+        Course.id.in_(select(Paper.course_id).where(Paper.course_id.is_not(None)).distinct()))
+        .order_by(Course.title)))
+
+
 def queue_count(actor: User) -> int:
     if not can_review(actor):
         return 0
-    from sqlalchemy import func
-
     return db.session.scalar(select(func.count(Paper.id)).where(Paper.state == PaperState.SUBMITTED)) or 0
 
 
