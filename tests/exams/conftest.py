@@ -4,7 +4,7 @@ and a cadre who has completed the course."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -14,17 +14,7 @@ from app.extensions import db
 from app.learning import services as learning
 from app.learning.models import CourseProgress
 from tests.catalogue.conftest import _cadre_login, catalogue, sample_files  # noqa: F401
-
-
-class Clock:
-    def __init__(self):
-        self.t = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)  # 10:00 in Beijing
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += timedelta(seconds=seconds)
+from tests.learning.conftest import Clock
 
 
 @pytest.fixture

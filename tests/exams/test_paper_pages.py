@@ -19,25 +19,10 @@ from app.exams.models import Paper, PaperReviewer, PaperState
 from app.extensions import db
 from tests.catalogue.conftest import _cadre_login
 from tests.conftest import ApiClient
+from tests.credits.test_pages import page, section, text  # noqa: F401
 from tests.exams.test_papers import BODY, PDF
 
 pytestmark = pytest.mark.usefixtures("exam_course")
-
-
-def text(html: str) -> str:
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
-
-
-def section(html: str, element_id: str) -> str:
-    m = re.search(rf'<(\w+)[^>]* id="{element_id}".*?</\1>', html, re.S)
-    assert m, f"no #{element_id}"
-    return m.group(0)
-
-
-def page(client, url, status=200) -> str:
-    r = client.get(url)
-    assert r.status_code == status, (url, r.status_code)
-    return r.get_data(as_text=True)
 
 
 def csrf(html: str) -> str:
