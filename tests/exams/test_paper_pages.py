@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import os
 import re
-from html import unescape
 from urllib.parse import unquote
 
 import pytest
