@@ -159,8 +159,15 @@ def course(course_id: int):
 
     course = services.get_course(current_user, course_id)
     first = next((lesson for lesson in course.lessons if lesson.video), None)
+    exam_status = None
+    if current_user.role == Role.CADRE and course.published:
+        from app.db import commit
+        from app.exams import services as exams
+
+        exam_status = exams.exam_status(current_user, course)
+        commit()  # an attempt closed at its deadline on the way
     return render_template("catalogue/course.html", course=course, first=first,
-                           exam=db.session.get(ExamSetting, course.id),
+                           exam=db.session.get(ExamSetting, course.id), exam_status=exam_status,
                            manager=services.can_manage(current_user), progress=_progress(course))
 
 

@@ -64,7 +64,7 @@ def live_server(tmp_path_factory):
     else:
         proc.kill()
         raise RuntimeError("server did not start")
-    yield {"url": url, "cards": cards, "password": "Demo@2026", "db": str(tmp / "e2e.sqlite3")}
+    yield {"url": url, "cards": cards, "password": "Demo@2026", "db": str(tmp / "e2e.sqlite3"), "env": env}
     proc.terminate()
     proc.wait(timeout=10)
 
