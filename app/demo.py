@@ -207,7 +207,13 @@ def seed_demo_exams(*, seed: int = 2026) -> dict:
     cadres = list(db.session.scalars(select(User).where(User.role == Role.CADRE).order_by(User.id)))[3:]
     admin = db.session.scalar(select(User).where(User.role == Role.ORGADMIN).order_by(User.id))
     real_now = learning.now
-    t0 = real_now() - timedelta(days=150)
+    # office hours in Beijing (00:30–09:30 UTC)
+    t0 = (real_now() - timedelta(days=150)).replace(hour=0, minute=30, second=0, microsecond=0)
+
+    def days_ago(n: int, hour: int = 2):
+        t = (real_now() - timedelta(days=n)).replace(hour=hour, minute=15, second=0, microsecond=0)
+        return lambda: t
+
     sat = passed = 0
     try:
         for user in cadres:
@@ -248,22 +254,22 @@ def seed_demo_exams(*, seed: int = 2026) -> dict:
                         passed += 1
                         break
                     skill = min(0.98, skill + 0.15)
-        learning.now = lambda: real_now() - timedelta(days=20)
+        learning.now = days_ago(20)
         authors = [u for u in cadres if rng.random() < 0.5][: len(PAPERS)]
         for (title, state), user in zip(PAPERS, authors, strict=False):
             course = rng.choice(courses)
             paper = papers.submit_paper(user, course_id=course.id, title=title, body=_PAPER_TEXT, stored=None)
             if state in ("approved", "returned"):
-                learning.now = lambda: real_now() - timedelta(days=12)
+                learning.now = days_ago(12, 3)
                 papers.review_paper(admin, paper.id, approve=False,
                                     comment="论点还可以更聚焦,请结合本单位的具体案例补充第二部分。")
-                learning.now = lambda: real_now() - timedelta(days=8)
+                learning.now = days_ago(8, 6)
                 if state == "approved":
                     papers.revise_paper(user, paper.id, title=title, body=_PAPER_TEXT + "\n\n(修改稿)补充了本单位的实践案例。",
                                         stored=None)
-                    learning.now = lambda: real_now() - timedelta(days=3)
+                    learning.now = days_ago(3, 7)
                     papers.review_paper(admin, paper.id, approve=True, score=88)
-            learning.now = lambda: real_now() - timedelta(days=20)
+            learning.now = days_ago(20)
     finally:
         learning.now = real_now
     db.session.flush()
