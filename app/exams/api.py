@@ -209,12 +209,6 @@ class SettingsOut(SettingsArgs):
 
 # --- serialisers ---------------------------------------------------------------------------------
 
-def _seconds_left(a: ExamAttempt) -> int:
-    if a.closed_at is not None:
-        return 0
-    return max(0, int((a.deadline - services.now()).total_seconds()))
-
-
 def _course_ref(course) -> dict:
     return {"id": course.id, "name": course.title}
 
@@ -224,7 +218,7 @@ def attempt_dict(a: ExamAttempt, *, late: bool = False) -> dict:
     questions = services.paper_questions(a) if a.closed_at is None else services.result_questions(a)
     return {"id": a.id, "course": _course_ref(a.course), "number": a.number,
             "state": "open" if a.closed_at is None else "closed", "started_at": a.started_at, "deadline": a.deadline,
-            "seconds_left": _seconds_left(a), "time_limit_minutes": a.time_limit_minutes, "pass_mark": a.pass_mark,
+            "seconds_left": services.seconds_left(a), "time_limit_minutes": a.time_limit_minutes, "pass_mark": a.pass_mark,
             "question_count": len(a.items), "answered": sum(1 for i in a.items if i.response),
             "closed_at": a.closed_at, "end": a.end.value if a.end else None, "score": a.score, "passed": a.passed,
             "correct_count": a.correct_count, "credits_earned": earned.credits, "credits_message": earned.message,
@@ -334,7 +328,7 @@ def save_exam_answers(args, attempt_id):
     attempt = services.save_answers(current_user, attempt_id, args.get("answers") or {})
     commit()
     return {"saved": sum(1 for i in attempt.items if before[i.position] != i.response),
-            "answered": sum(1 for i in attempt.items if i.response), "seconds_left": _seconds_left(attempt)}
+            "answered": sum(1 for i in attempt.items if i.response), "seconds_left": services.seconds_left(attempt)}
 
 
 @blp.route("/exam-attempts/<int:attempt_id>/submit", methods=["POST"])

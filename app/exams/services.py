@@ -305,6 +305,13 @@ def start_attempt(user: User, course_id: int) -> tuple[ExamAttempt, bool]:
     return attempt, True
 
 
+def seconds_left(attempt: ExamAttempt) -> int:
+    """Time left by the server's clock (0 once closed)."""
+    if attempt.closed_at is not None:
+        return 0
+    return max(0, int((attempt.deadline - now()).total_seconds()))
+
+
 def get_attempt(user: User, attempt_id: int) -> ExamAttempt:
     """An attempt its cadre or an organisation-department admin may see (closed if overdue)."""
     attempt = db.session.get(ExamAttempt, attempt_id, options=[

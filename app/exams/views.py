@@ -32,12 +32,6 @@ def _require_cadre() -> None:
         raise PermissionDenied(_("考试页面仅供学员使用;题库和考试设置在课程管理中维护"))
 
 
-def seconds_left(attempt) -> int:
-    if attempt.closed_at is not None:
-        return 0
-    return max(0, int((attempt.deadline - services.now()).total_seconds()))
-
-
 def _clock(t) -> str:
     """hh:mm:ss in the platform's time zone."""
     return t.astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).strftime("%H:%M:%S") if t else ""
@@ -99,7 +93,7 @@ def start(course_id: int):
     setting = st.setting
     return render_template("exams/exam_start.html", course=course, st=st, setting=setting,
                            parts=composition(setting, course.id) if setting else [],
-                           left=seconds_left(st.open_attempt) if st.open_attempt else None,
+                           left=services.seconds_left(st.open_attempt) if st.open_attempt else None,
                            papers_allowed=setting is None or setting.papers_allowed)
 
 
@@ -134,7 +128,7 @@ def attempt(attempt_id: int):
         saved = [i.saved_at for i in a.items if i.saved_at is not None]
         return render_template("exams/exam_paper.html", a=a, course=a.course, sections=_sections(questions),
                                questions=questions, answered=sum(1 for q in questions if q["response"]),
-                               left=seconds_left(a), last_saved=_clock(max(saved)) if saved else "")
+                               left=services.seconds_left(a), last_saved=_clock(max(saved)) if saved else "")
     return _result(a)
 
 
