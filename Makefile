@@ -6,7 +6,7 @@ FLASK := FLASK_APP=wsgi.py $(VENV)/bin/flask
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps translations db serve worker bench clean
+.PHONY: run test setup system-deps translations messages db serve worker bench clean
 
 run: setup db
 	@$(FLASK) demo --if-empty
@@ -43,6 +43,19 @@ system-deps:
 
 translations: $(STAMP)
 	@$(VENV)/bin/pybabel compile -d app/translations >/dev/null
+
+# Refresh the English catalogue from the code. Labels kept in dicts (roles, ranks, audit actions,
+# error titles) are translated through a variable, so extraction marks them obsolete: they are put
+# back as active entries. New entries come out empty for a translator; tests/test_translations.py
+# fails until none is.
+messages: $(STAMP)
+	@$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -o instance/messages.pot . >/dev/null 2>&1
+	@$(VENV)/bin/pybabel update -i instance/messages.pot -d app/translations -l en --no-fuzzy-matching >/dev/null 2>&1
+	@$(PY) -c "from babel.messages.pofile import read_po, write_po; p='app/translations/en/LC_MESSAGES/messages.po'; \
+	c = read_po(open(p, 'rb')); [c.add(m.id, m.string, context=m.context) for m in list(c.obsolete.values())]; \
+	c.obsolete.clear(); write_po(open(p, 'wb'), c); \
+	print(sum(1 for m in c if m.id and not m.string), 'entries to translate in', p)"
+	@$(VENV)/bin/pybabel compile -d app/translations >/dev/null 2>&1
 
 db: setup
 	@$(FLASK) db upgrade

@@ -2,7 +2,7 @@
 parse input; the rules (ranges, answers, duplicates) are the services' (app.exams.bank, services)."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, lazy_pgettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
@@ -83,7 +83,7 @@ class QuestionForm(FlaskForm):
     option_e = StringField("E", validators=[Optional(), Length(max=300)])
     option_f = StringField("F", validators=[Optional(), Length(max=300)])
     correct = CheckboxesField(_l("正确答案"), choices=[(ch, ch) for ch in OPTION_LETTERS])
-    truefalse = RadioField(_l("判断题答案"), choices=[("T", _l("正确")), ("F", _l("错误"))], validate_choice=False)
+    truefalse = RadioField(_l("判断题答案"), choices=[("T", lazy_pgettext("truefalse", "正确")), ("F", lazy_pgettext("truefalse", "错误"))], validate_choice=False)
     explanation = TextAreaField(_l("解析"), validators=[Optional(), Length(max=2000)])
 
     # Service errors about the options or the answer, shown beside the options block.

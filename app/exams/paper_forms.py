@@ -1,7 +1,7 @@
 """Forms of the paper (论文) pages (Flask-WTF: CSRF on every one)."""
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_gettext as _l, lazy_pgettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
@@ -48,7 +48,7 @@ class ReviewForm(FlaskForm):
     credits = IntegerField(_l("学分"), validators=[Optional()])
     comment = TextAreaField(_l("评审意见"), validators=[Optional(), Length(max=4000)])
     approve = SubmitField(_l("通过评审"))
-    send_back = SubmitField(_l("退回修改"))
+    send_back = SubmitField(lazy_pgettext("button", "退回修改"))
 
 
 class WithdrawForm(FlaskForm):

@@ -9,7 +9,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import gettext as _
+from flask_babel import gettext as _, pgettext
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -478,7 +478,7 @@ def paper_questions(attempt: ExamAttempt) -> list[dict]:
     for item in attempt.items:
         q = item.question
         if q.kind == QuestionKind.TRUEFALSE:
-            options = [{"key": "T", "text": _("正确")}, {"key": "F", "text": _("错误")}]
+            options = [{"key": "T", "text": pgettext("truefalse", "正确")}, {"key": "F", "text": pgettext("truefalse", "错误")}]
         else:
             options = [{"key": LETTERS[i], "text": q.options[j]} for i, j in enumerate(item.option_order)]
         out.append({"position": item.position, "kind": q.kind.value, "kind_label": kind_label(q.kind.value),
