@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -24,7 +25,7 @@ from app.web import int_arg
 bp = Blueprint("exams", __name__, url_prefix="/exams")
 
 PER_PAGE = 20
-NUMERALS = "一二三四五六七八九十"
+NUMERALS = (_l("一"), _l("二"), _l("三"), _l("四"), _l("五"))  # section numbers of a printed paper
 
 
 def _require_cadre() -> None:
