@@ -49,9 +49,12 @@ def create_admin(username, password, name, unit_name):
 
 @click.command("demo")
 @click.option("--if-empty", is_flag=True, help="seed only when the database has no units (make run)")
-@click.option("--cadres", default=200, show_default=True)
+@click.option("--cadres", type=int, help="how many cadres (default: 200; with --size city 50,000)")
+@click.option("--size", type=click.Choice(["demo", "city"]), default="demo", show_default=True,
+              help="city: ~300 units, the full catalogue and a year of study (for reports and benchmarks)")
+@click.option("--courses", "courses_dir", default="courses", show_default=True, help="with --size city")
 @with_appcontext
-def demo(if_empty, cadres):
+def demo(if_empty, cadres, size, courses_dir):
     """Seed the demo city: ~30 units, staff of every role, ~200 cadres with issued cards."""
     from app.accounts.models import Unit
     from app.demo import seed_demo
@@ -62,6 +65,18 @@ def demo(if_empty, cadres):
             click.echo("database already has data; demo not seeded")
             return
         raise click.ClickException("the database is not empty; the demo city goes into an empty database")
+    if size == "city":
+        import time
+
+        from app.citydata import seed_city
+
+        started = time.perf_counter()
+        seed_city(cadres=cadres or 50_000, courses_dir=courses_dir, log=click.echo)
+        commit()
+        click.echo(f"city dataset ready in {time.perf_counter() - started:.0f} s; logins: admin, d01_admin … d12_admin, "
+                   "d01_viewer … (password as for the demo); run `flask search reindex` for the search")
+        return
+    cadres = cadres or 200
     result = seed_demo(cadres=cadres)
     commit()
     click.echo(f"demo city seeded: {result['units']} units, {result['cadres']} cadres with cards")
