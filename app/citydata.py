@@ -120,9 +120,10 @@ def _catalogue(courses_dir: str, log: Callable[[str], None]) -> list[Course]:
 
 
 def seed_city(*, cadres: int = 50_000, seed: int = 2026, year: int | None = None, courses_dir: str = "courses",
-              log: Callable[[str], None] = print) -> dict:
-    """Generate the city into an empty database (the caller commits at the end; chunks are
-    flushed as they go). Returns counts."""
+              log: Callable[[str], None] = print, commit_every: int = 0) -> dict:
+    """Generate the city into an empty database. Rows are flushed in chunks of 1,000 cadres and,
+    with commit_every=N, committed every N chunks (the command does; a failed run then leaves a
+    partial city behind: start again on an empty database). The caller commits the rest."""
     if db.session.scalar(select(func.count(Unit.id))):
         raise RuntimeError("database is not empty")
     rng = random.Random(seed)
@@ -177,6 +178,7 @@ def seed_city(*, cadres: int = 50_000, seed: int = 2026, year: int | None = None
     demo_hash = hash_password(password)
     totals: dict[str, int] = defaultdict(int)
     seen_numbers: set[str] = set()
+    seen_ids: set[str] = set()
     # offline training classes: a few per district, attended by some of its cadres
     classes: dict[int, list[tuple[int, int, date]]] = defaultdict(list)  # district unit id → (class id, days, end)
     for d, _region, _z, na in [x for x in leaves if x[0].parent_id == city.id]:
@@ -214,7 +216,13 @@ def seed_city(*, cadres: int = 50_000, seed: int = 2026, year: int | None = None
         registered = datetime(year - 1, rng.randint(1, 12), rng.randint(1, 28), 2, tzinfo=timezone.utc)
         batch[User].append(dict(id=uid, name=name, role=Role.CADRE, unit_id=unit.id, password_hash=demo_hash,
                                 must_change_password=True, is_active=True, failed_logins=0, created_at=registered))
-        batch[Cadre].append(dict(user_id=uid, id_number=_id_number(rng, region, born, n % 1000), rank=rank,
+        seq = rng.randrange(1000)
+        id_number = _id_number(rng, region, born, seq)
+        while id_number in seen_ids:
+            seq = (seq + 1) % 1000
+            id_number = _id_number(rng, region, born, seq)
+        seen_ids.add(id_number)
+        batch[Cadre].append(dict(user_id=uid, id_number=id_number, rank=rank,
                                  gender=rng.choice([Gender.MALE, Gender.FEMALE]), birth_date=born,
                                  position=rng.choice(POSITIONS), registration_kind=RegistrationKind.REGULAR,
                                  registered_by_id=na.id, registered_at=registered))
@@ -340,6 +348,8 @@ def seed_city(*, cadres: int = 50_000, seed: int = 2026, year: int | None = None
                                          last_activity_at=day_time(day, 12.0)))
         if (n + 1) % CHUNK == 0:
             flush_batch()
+            if commit_every and (n + 1) % (CHUNK * commit_every) == 0:
+                db.session.commit()  # one huge transaction makes SQLite's WAL (and everything) slow
             if (n + 1) % (CHUNK * 10) == 0:
                 log(f"cadres: {n + 1}/{cadres}")
     flush_batch()

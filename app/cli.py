@@ -71,7 +71,7 @@ def demo(if_empty, cadres, size, courses_dir):
         from app.citydata import seed_city
 
         started = time.perf_counter()
-        seed_city(cadres=cadres or 50_000, courses_dir=courses_dir, log=click.echo)
+        seed_city(cadres=cadres or 50_000, courses_dir=courses_dir, log=click.echo, commit_every=5)
         commit()
         click.echo(f"city dataset ready in {time.perf_counter() - started:.0f} s; logins: admin, d01_admin … d12_admin, "
                    "d01_viewer … (password as for the demo); run `flask search reindex` for the search")
