@@ -1,0 +1,161 @@
+"""The unit report (单位学习情况): for a unit subtree and a period, how many cadres took part, their
+study time and time online, credits earned, the qualified rate and the one-third flag (第十八条),
+the distribution of credits, a ranking of the sub-units and the unqualified cadres. Read-only; the
+numbers come from the daily roll-ups and the ledger by aggregate queries grouped per unit, then
+rolled up the unit tree in memory (a city has a few hundred units)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import distinct, func, select
+
+from app.accounts.models import Role, Unit, User
+from app.accounts.scope import STAFF_ROLES, require_role, require_unit
+from app.catalogue.models import Course
+from app.credits import services as credits
+from app.credits.models import CreditEntry
+from app.extensions import db
+from app.learning.models import OnlineDay, StudyDay
+
+HISTOGRAM_STEP = 10
+HISTOGRAM_TOP = 100  # the last bin is "100 and more"
+
+
+@dataclass
+class Figures:
+    """The numbers of one unit subtree (or of the whole report)."""
+
+    cadres: int = 0
+    participants: int = 0  # cadres who studied at all in the period
+    study_seconds: float = 0.0
+    online_seconds: float = 0.0
+    credits: int = 0  # earned in the period (reversals deducted)
+    qualified: int = 0  # by the assessment of the period's year
+
+    @property
+    def participation_rate(self) -> float:
+        return self.participants / self.cadres if self.cadres else 0.0
+
+    @property
+    def qualified_rate(self) -> float:
+        return self.qualified / self.cadres if self.cadres else 0.0
+
+    @property
+    def unqualified(self) -> int:
+        return self.cadres - self.qualified
+
+    @property
+    def flagged(self) -> bool:
+        """第十八条: one third or more unqualified."""
+        return self.cadres > 0 and self.unqualified * 3 >= self.cadres
+
+    def add(self, other: Figures) -> None:
+        for k in ("cadres", "participants", "study_seconds", "online_seconds", "credits", "qualified"):
+            setattr(self, k, getattr(self, k) + getattr(other, k))
+
+
+@dataclass
+class SubUnit:
+    unit: Unit
+    figures: Figures
+
+
+@dataclass
+class Unqualified:
+    user_id: int
+    name: str
+    unit_id: int
+    unit_name: str
+    rank: str
+    credits: int  # counted towards the year (carried in included)
+    required: int
+
+
+@dataclass
+class UnitReport:
+    unit: Unit
+    start: date
+    end: date
+    year: int
+    course: Course | None
+    figures: Figures
+    sub_units: list[SubUnit]  # direct children, best qualified rate first
+    histogram: list[tuple[str, int]]  # (label, cadres) by credits counted towards the year
+    unqualified: list[Unqualified] = field(default_factory=list)
+
+
+def _subtree(unit: Unit) -> list[Unit]:
+    return list(db.session.scalars(select(Unit).where(Unit.path.startswith(unit.path)).order_by(Unit.path)))
+
+
+def _per_unit(q) -> dict[int, tuple]:
+    return {row[0]: tuple(row[1:]) for row in db.session.execute(q)}
+
+
+def unit_report(actor: User, unit: Unit | None, start: date, end: date, *, course_id: int | None = None,
+                category_id: int | None = None) -> UnitReport:
+    """The report of `unit`'s subtree for [start, end]; qualification by the assessment of
+    end's year. A course or category narrows participation and study time to it."""
+    require_role(actor, *STAFF_ROLES)
+    unit = require_unit(actor, unit)
+    units = _subtree(unit)
+    by_id = {u.id: u for u in units}
+    in_tree = User.unit_id.in_(list(by_id))
+    cadre = (User.role == Role.CADRE) & User.is_active.is_(True)
+
+    cadres = _per_unit(select(User.unit_id, func.count(User.id)).where(in_tree, cadre).group_by(User.unit_id))
+    study = (select(User.unit_id, func.count(distinct(StudyDay.user_id)), func.sum(StudyDay.seconds))
+             .join(User, User.id == StudyDay.user_id)
+             .where(in_tree, cadre, StudyDay.day >= start, StudyDay.day <= end))
+    course = None
+    if course_id is not None:
+        course = db.session.get(Course, course_id)
+        study = study.where(StudyDay.course_id == course_id)
+    elif category_id is not None:
+        study = study.join(Course, Course.id == StudyDay.course_id).where(Course.category_id == category_id)
+    studied = _per_unit(study.group_by(User.unit_id))
+    online = _per_unit(select(User.unit_id, func.sum(OnlineDay.seconds)).join(User, User.id == OnlineDay.user_id)
+                       .where(in_tree, cadre, OnlineDay.day >= start, OnlineDay.day <= end).group_by(User.unit_id))
+    earned = _per_unit(select(User.unit_id, func.sum(CreditEntry.credits)).join(User, User.id == CreditEntry.user_id)
+                       .where(in_tree, cadre, CreditEntry.earned_on >= start, CreditEntry.earned_on <= end)
+                       .group_by(User.unit_id))
+
+    year = end.year
+    assessment = credits.assess_unit(actor, unit, year)
+    qualified: dict[int, int] = defaultdict(int)
+    histogram = [0] * (HISTOGRAM_TOP // HISTOGRAM_STEP + 1)
+    unqualified = []
+    for row in assessment.rows:
+        counted = row.result.total
+        histogram[min(max(counted, 0) // HISTOGRAM_STEP, len(histogram) - 1)] += 1
+        if row.result.qualified:
+            qualified[row.unit_id] += 1
+        else:
+            unqualified.append(Unqualified(row.user_id, row.name, row.unit_id, row.unit_name, row.result.rank,
+                                           counted, row.result.requirement))
+    unqualified.sort(key=lambda r: (r.unit_name, r.credits, r.name))
+    labels = [f"{i * HISTOGRAM_STEP}–{i * HISTOGRAM_STEP + HISTOGRAM_STEP - 1}" for i in range(len(histogram) - 1)]
+    labels.append(f"≥{HISTOGRAM_TOP}")
+
+    own: dict[int, Figures] = {}
+    for uid in by_id:
+        p, s = studied.get(uid, (0, 0.0))
+        own[uid] = Figures(cadres=cadres.get(uid, (0,))[0], participants=p or 0, study_seconds=float(s or 0),
+                           online_seconds=float(online.get(uid, (0.0,))[0] or 0), credits=int(earned.get(uid, (0,))[0] or 0),
+                           qualified=qualified.get(uid, 0))
+    total = Figures()
+    for f in own.values():
+        total.add(f)
+    children = [u for u in units if u.parent_id == unit.id]
+    subs = []
+    for child in children:
+        f = Figures()
+        for u in units:
+            if u.path.startswith(child.path):
+                f.add(own[u.id])
+        subs.append(SubUnit(child, f))
+    subs.sort(key=lambda s: (-s.figures.qualified_rate, -s.figures.participation_rate, s.unit.name))
+    return UnitReport(unit=unit, start=start, end=end, year=year, course=course, figures=total, sub_units=subs,
+                      histogram=list(zip(labels, histogram, strict=True)), unqualified=unqualified)
