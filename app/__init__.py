@@ -171,6 +171,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.exams.views import bp as exams_bp
     from app.exams.paper_views import bp as papers_bp
     from app.exams.admin_views import bp as exams_admin_bp
+    from app.reports.unit_views import bp as reports_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -187,6 +188,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(exams_bp)
     app.register_blueprint(papers_bp)
     app.register_blueprint(exams_admin_bp)
+    app.register_blueprint(reports_bp)
     register_api(app)
 
     @app.after_request

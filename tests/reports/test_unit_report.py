@@ -101,3 +101,28 @@ def test_scope(city, world):
         unit_report(db.session.get(User, world.jt_admin), db.session.get(Unit, world.wb), START, END)
     with pytest.raises(PermissionDenied):
         unit_report(db.session.get(User, world.wb_cadre), db.session.get(Unit, world.wb_bureau), START, END)
+
+
+def test_the_unit_report_page(app, city, world):
+    import re
+
+    from tests.conftest import ApiClient
+
+    wb = world.wb
+    with app.app_context():
+        db.session.commit()  # the fixture's rows, for the test client's requests
+    viewer = ApiClient(app.test_client())
+    assert viewer.login("wbview").status_code == 200
+    html = viewer.get(f"/reports/units?unit={wb}&start=2026-01-01&end=2026-11-23").get_data(as_text=True)
+    stat = dict(re.findall(r'data-stat="(\w+)">([\d,.]+)<', html))
+    assert (stat["cadres"], stat["participants"], stat["credits"]) == ("9", "3", "400")
+    assert 'id="flag"' in html and "66.7%" in html and "渭滨区财政局" in html
+    assert "<svg" in html and 'class="chart chart-gauge"' in html
+    assert viewer.get(f"/reports/units?unit={world.jt}").status_code == 404
+    assert viewer.get(f"/reports/units?unit={world.city}").status_code == 404
+
+
+def test_cadres_cannot_open_the_unit_report(app, world):
+    from tests.catalogue.conftest import _cadre_login
+
+    assert _cadre_login(app, world.wb_cadre).get("/reports/units").status_code == 403

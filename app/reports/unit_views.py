@@ -1,0 +1,89 @@
+"""The unit report page (单位学习情况): filters, figures, charts with their numbers, drill-down."""
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from flask import Blueprint, abort, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from app.accounts.models import Role, Unit
+from app.accounts.scope import STAFF_ROLES
+from app.accounts.services import unit_choices
+from app.catalogue.models import Category, Course, CourseState
+from app.credits import services as credits
+from app.extensions import db
+from app.reports.unit import unit_report
+from app.web import int_arg
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+
+@bp.app_template_global()
+def gauge_point(rate: float, cx: float = 100, cy: float = 100, r: float = 80) -> tuple[float, float]:
+    """Where a half-circle gauge's arc ends for a rate 0…1 (left is 0, right is 1)."""
+    angle = math.pi * (1 - max(0.0, min(1.0, rate)))
+    return cx + r * math.cos(angle), cy - r * math.sin(angle)
+
+
+@bp.app_template_filter()
+def thousands(value) -> str:
+    """12345.6 → 12,345.6 (whole numbers stay whole)."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"
+
+
+def short_name(unit: Unit, parent: Unit, limit: int = 9) -> str:
+    """A sub-unit's name for a chart label: without its parent's name in front, cut to `limit`."""
+    name = unit.name[len(parent.name):] if unit.name.startswith(parent.name) and unit.name != parent.name else unit.name
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _date_arg(name: str, default: date) -> date:
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        return default
+
+
+def period_args() -> tuple[date, date]:
+    """start/end from the query (this year so far by default; end before start is swapped)."""
+    today = credits.today()
+    start = _date_arg("start", date(today.year, 1, 1))
+    end = _date_arg("end", today)
+    if end < start:
+        start, end = end, start
+    if (end - start).days > 3 * 366:
+        start = date(end.year - 2, 1, 1)
+    return start, end
+
+
+@bp.get("/units")
+@login_required
+def unit():
+    if current_user.role not in STAFF_ROLES:
+        abort(403)
+    unit_id = int_arg("unit") or current_user.unit_id
+    start, end = period_args()
+    course_id, category_id = int_arg("course"), int_arg("category")
+    report = unit_report(current_user, db.session.get(Unit, unit_id), start, end, course_id=course_id,
+                         category_id=None if course_id else category_id)
+    courses = list(db.session.scalars(select(Course).where(Course.state == CourseState.PUBLISHED).order_by(Course.title)))
+    categories = list(db.session.scalars(select(Category).order_by(Category.position)))
+    crumbs = []
+    u = report.unit
+    while u is not None and (current_user.role == Role.ORGADMIN or u.path.startswith(current_user.unit.path)):
+        crumbs.insert(0, u)
+        u = u.parent
+    ranking = [(short_name(s.unit, report.unit), round(100 * s.figures.qualified_rate, 1)) for s in report.sub_units]
+    flagged_names = [short_name(s.unit, report.unit) for s in report.sub_units if s.figures.flagged]
+    return render_template("reports/unit.html", r=report, ranking=ranking, flagged_names=flagged_names, f=report.figures, units=unit_choices(current_user),
+                           courses=courses, categories=categories, course_id=course_id, category_id=category_id,
+                           crumbs=crumbs, hours=lambda s: round(s / 3600, 1),
+                           ranks={"county": _("县处级及以上"), "township": _("乡科级"), "other": _("其他")})
