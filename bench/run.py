@@ -10,6 +10,10 @@
     progress_vs_ping_sqlite, progress_vs_ping_postgres, progress_p99_ms_50c
                           progress reports against GET /healthz, and their p99 with 50
                           connections: see bench/progress_bench.py.
+    unit_report_vs_sql_sqlite, unit_report_vs_sql_postgres
+                          the city-level unit report on the 50,000-cadre city dataset against
+                          the bare SQL it needs: see bench/report_bench.py (the datasets are
+                          generated once and kept in instance/bench/ and PostgreSQL).
 
 Everything runs on loopback in a temporary directory: SQLite database, media files, gunicorn
 (2 workers × 4 threads as `make run`), nginx (installed through apt when missing).
@@ -249,6 +253,10 @@ def main() -> int:
     import progress_bench
 
     results.update(progress_bench.run())
+
+    import report_bench
+
+    results.update(report_bench.run())
     for name, value in results.items():
         print(f"{name}: {value}")
     return 0
