@@ -127,6 +127,7 @@ def models_loaded() -> None:
     import app.exams.models  # noqa: F401
     import app.learning.models  # noqa: F401
     import app.notifications.models  # noqa: F401
+    import app.reports.models  # noqa: F401
 
 
 def _select_locale():
@@ -172,6 +173,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.exams.paper_views import bp as papers_bp
     from app.exams.admin_views import bp as exams_admin_bp
     from app.reports.unit_views import bp as reports_bp
+    from app.reports.archive_views import bp as archive_bp
 
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
@@ -189,6 +191,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(papers_bp)
     app.register_blueprint(exams_admin_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(archive_bp)
     register_api(app)
 
     @app.after_request

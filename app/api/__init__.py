@@ -15,6 +15,7 @@ def register_api(app: Flask) -> None:
     from app.notifications.api import blp as notifications_blp
     from app.learning.api import blp as learning_blp
     from app.exams.api import blp as exams_blp
+    from app.reports.api import blp as reports_blp
     from app.extensions import api
 
     api.spec.components.security_scheme("cookieAuth", {"type": "apiKey", "in": "cookie",
@@ -29,3 +30,4 @@ def register_api(app: Flask) -> None:
     api.register_blueprint(credits_applications_blp, url_prefix="/api/v1")
     api.register_blueprint(notifications_blp, url_prefix="/api/v1")
     api.register_blueprint(exams_blp, url_prefix="/api/v1")
+    api.register_blueprint(reports_blp, url_prefix="/api/v1")
