@@ -46,14 +46,16 @@ translations: $(STAMP)
 
 # Refresh the English catalogue from the code. Labels kept in dicts (roles, ranks, audit actions,
 # error titles) are translated through a variable, so extraction marks them obsolete: they are put
-# back as active entries. New entries come out empty for a translator; tests/test_translations.py
-# fails until none is.
+# back as active entries, and a new label is added. New entries come out empty for a translator;
+# tests/test_translations.py fails until none is.
 messages: $(STAMP)
 	@$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -o instance/messages.pot . >/dev/null 2>&1
 	@$(VENV)/bin/pybabel update -i instance/messages.pot -d app/translations -l en --no-fuzzy-matching >/dev/null 2>&1
 	@$(PY) -c "from babel.messages.pofile import read_po, write_po; p='app/translations/en/LC_MESSAGES/messages.po'; \
 	c = read_po(open(p, 'rb')); [c.add(m.id, m.string, context=m.context) for m in list(c.obsolete.values())]; \
-	c.obsolete.clear(); write_po(open(p, 'wb'), c); \
+	c.obsolete.clear(); from app.audit.views import ACTIONS; from app.errors import _TITLES; \
+	[c.add(label, '') for label in sorted({*ACTIONS.values(), *_TITLES.values()}) if label not in c]; \
+	write_po(open(p, 'wb'), c); \
 	print(sum(1 for m in c if m.id and not m.string), 'entries to translate in', p)"
 	@$(VENV)/bin/pybabel compile -d app/translations >/dev/null 2>&1
 
