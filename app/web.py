@@ -51,3 +51,23 @@ def upload_size(upload) -> int:
     size = stream.tell()
     stream.seek(0)
     return size
+
+
+def run_action(action, success: str) -> bool:
+    """Run a service call for a POST button and commit, flashing `success`; a refusal (409, 422…)
+    is rolled back and flashed; not found / not allowed propagate as error pages."""
+    from app.db import commit
+    from app.errors import DomainError
+    from app.extensions import db
+
+    try:
+        action()
+    except DomainError as err:
+        db.session.rollback()
+        if err.status in (403, 404):
+            raise
+        flash(err.message, "error")
+        return False
+    commit()
+    flash(success, "success")
+    return True

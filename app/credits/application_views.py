@@ -19,7 +19,7 @@ from app.credits.rules import LEVEL_LABELS, LEVELS
 from app.db import commit
 from app.errors import DomainError, NotFound
 from app.extensions import db
-from app.web import apply_error, int_arg, origin_from_request
+from app.web import apply_error, int_arg, origin_from_request, run_action
 
 bp = Blueprint("credits_applications", __name__, url_prefix="/credits/applications")
 
@@ -177,16 +177,7 @@ def withdraw(application_id: int):
     form = WithdrawForm()
     if not form.validate():
         abort(400)
-    try:
-        applications.withdraw(current_user, application_id, origin=origin_from_request())
-    except DomainError as err:
-        db.session.rollback()
-        if err.status in (403, 404):
-            raise
-        flash(err.message, "error")
-    else:
-        commit()
-        flash(_("申请已撤回"), "success")
+    run_action(lambda: applications.withdraw(current_user, application_id, origin=origin_from_request()), _("申请已撤回"))
     return redirect(url_for(".detail", application_id=application_id))
 
 

@@ -16,7 +16,7 @@ from app.exams.models import PaperState
 from app.exams.paper_forms import (AppointForm, PaperForm, PolicyForm, RemoveReviewerForm, ReviewForm, ReviseForm,
                                    WithdrawForm)
 from app.extensions import db
-from app.web import apply_error, int_arg, origin_from_request
+from app.web import apply_error, int_arg, origin_from_request, run_action
 
 bp = Blueprint("papers", __name__, url_prefix="/papers")
 
@@ -170,16 +170,7 @@ def withdraw(paper_id: int):
     form = WithdrawForm()
     if not form.validate():
         abort(400)
-    try:
-        papers.withdraw_paper(current_user, paper_id, origin=origin_from_request())
-    except DomainError as err:
-        db.session.rollback()
-        if err.status in (403, 404):
-            raise
-        flash(err.message, "error")
-    else:
-        commit()
-        flash(_("论文已撤回"), "success")
+    run_action(lambda: papers.withdraw_paper(current_user, paper_id, origin=origin_from_request()), _("论文已撤回"))
     return redirect(url_for(".detail", paper_id=paper_id))
 
 

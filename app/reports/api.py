@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 from app.accounts.models import User
 from app.api.schemas import DbId, Problem, Ref
 from app.credits import services as credits
+from app.credits.api import CycleOut, KindOut, YearOut
 from app.extensions import db
 from app.reports import archive
 from app.reports.exports import CSV_MIME, XLSX_MIME, csv_sheets_response, xlsx_response
@@ -31,33 +32,14 @@ class ArchiveArgs(FormatArgs):
                           metadata={"description": "assessment year (default: this year)"})
 
 
-class ArchiveAssessmentOut(Schema):
-    requirement = fields.Integer()
-    earned = fields.Integer(metadata={"description": "credits earned in the year, reversals deducted"})
-    carried_in = fields.Integer(metadata={"description": "the previous year's excess (第十五条)"})
-    total = fields.Integer()
-    missing = fields.Integer()
-    carried_out = fields.Integer()
-    qualified = fields.Boolean()
+class ArchiveAssessmentOut(YearOut):
     status = fields.String(metadata={"enum": ["qualified", "unqualified"]})
-    closed = fields.Boolean(metadata={"description": "the year is closed: the result is frozen"})
     in_progress = fields.Boolean(metadata={"description": "the year is still running: the status is so far"})
-    hours = fields.Integer()
 
 
-class ArchiveKindOut(Schema):
-    credits = fields.Integer()
-    hours = fields.Integer()
-
-
-class ArchiveCycleOut(Schema):
-    first = fields.Integer()
-    last = fields.Integer()
-    credits = fields.Integer()
-    credits_required = fields.Integer()
-    hours = fields.Integer()
-    hours_required = fields.Integer()
-    status = fields.String(metadata={"enum": ["qualified", "unqualified", "in_progress"]})
+class ArchiveCycleOut(CycleOut):
+    class Meta:
+        exclude = ("years",)  # the archive is one year; the cycle's years are on getCreditSummary
 
 
 class ArchiveTotalsOut(Schema):
@@ -161,7 +143,7 @@ class ArchiveOut(Schema):
     as_of = fields.Date()
     assessment = fields.Nested(ArchiveAssessmentOut)
     by_category = fields.Dict(keys=fields.String(), values=fields.Integer())
-    by_kind = fields.Dict(keys=fields.String(), values=fields.Nested(ArchiveKindOut))
+    by_kind = fields.Dict(keys=fields.String(), values=fields.Nested(KindOut))
     cycle = fields.Nested(ArchiveCycleOut)
     totals = fields.Nested(ArchiveTotalsOut)
     courses = fields.List(fields.Nested(ArchiveCourseOut))
