@@ -173,6 +173,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.exams.paper_views import bp as papers_bp
     from app.exams.admin_views import bp as exams_admin_bp
     from app.reports.unit_views import bp as reports_bp
+    from app.reports import course_views, export_views, trend_views  # noqa: F401  (routes on reports_bp)
     from app.reports.archive_views import bp as archive_bp
 
     app.register_blueprint(main_bp)

@@ -94,6 +94,13 @@ def _sqlite_on_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
 
+def enqueue_after_commit(task, *args) -> None:
+    """Queue a job once commit() has committed the rows it reads."""
+    from app.extensions import db
+
+    db.session.info.setdefault("enqueue_after_commit", []).append((task, args))
+
+
 def commit() -> None:
     """Commit the unit of work of the current request or command (the one place that commits)."""
     from app.extensions import db

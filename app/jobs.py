@@ -69,7 +69,7 @@ def periodic_job(schedule):
 
 
 # Every module that defines jobs; the worker imports them so that its registry knows the tasks.
-JOB_MODULES = ("app.accounts.jobs", "app.catalogue.jobs", "app.exams.jobs")
+JOB_MODULES = ("app.accounts.jobs", "app.catalogue.jobs", "app.exams.jobs", "app.reports.jobs")
 
 
 def load_job_modules() -> set[str]:

@@ -7,6 +7,9 @@
                                   and credits by category for the year). Median of 5 runs each; aim ≤ 2.
     unit_report_vs_sql_postgres   the same on PostgreSQL (127.0.0.1:5432).
     unit_report_ms_sqlite/postgres the report's own median time.
+    archive_ms                    a person's learning archive (app.reports.archive.person_archive) for
+                                  the year, median over ARCHIVE_SAMPLE cadres spread across the city
+                                  (SQLite; archive_ms_postgres on PostgreSQL).
 
 The datasets take minutes to generate, so they are kept between runs: SQLite in
 instance/bench/city-<cadres>.sqlite3, PostgreSQL in the database cadre_bench_city_<cadres>
@@ -28,6 +31,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 CADRES = int(os.environ.get("BENCH_CITY_CADRES", "50000"))
 RUNS = 5
+ARCHIVE_SAMPLE = 25
 PG_BASE = "postgresql://postgres@127.0.0.1:5432"  # the app maps it to the psycopg 3 driver
 PG_DRIVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 
@@ -146,20 +150,34 @@ def measure(url: str) -> dict:
             db.session.expire_all()
             return r
 
+        from app.reports.archive import person_archive
+
+        step = max(1, db.session.scalar(text("SELECT count(*) FROM cadres")) // ARCHIVE_SAMPLE)
+        sample = [db.session.get(User, uid) for uid in db.session.scalars(
+            text("SELECT user_id FROM cadres ORDER BY user_id")).all()[::step][:ARCHIVE_SAMPLE]]
+        person_archive(admin, sample[0], year)  # warm
+        archive_times = []
+        for cadre in sample:
+            t = time.perf_counter()
+            person_archive(admin, cadre, year)
+            archive_times.append(time.perf_counter() - t)
+        t_archive = statistics.median(archive_times)
+
         report()
         bare()  # warm both
         r = report()
         t_report = _median(report)
         t_sql = _median(bare)
         print(f"  ({db.engine.dialect.name}: {r.figures.cadres} cadres, {len(r.sub_units)} districts, qualified "
-              f"{r.figures.qualified_rate:.1%}, report {t_report * 1000:.0f} ms, bare SQL {t_sql * 1000:.0f} ms)",
+              f"{r.figures.qualified_rate:.1%}, report {t_report * 1000:.0f} ms, bare SQL {t_sql * 1000:.0f} ms, "
+              f"archive {t_archive * 1000:.0f} ms)",
               file=sys.stderr)
         db.session.remove()
     with app.app_context():
         from app.extensions import db
 
         db.engine.dispose()
-    return {"report": t_report, "sql": t_sql}
+    return {"report": t_report, "sql": t_sql, "archive": t_archive}
 
 
 def run() -> dict:
@@ -167,11 +185,13 @@ def run() -> dict:
     sqlite = measure(ensure_sqlite())
     out["unit_report_vs_sql_sqlite"] = round(sqlite["report"] / sqlite["sql"], 2)
     out["unit_report_ms_sqlite"] = round(sqlite["report"] * 1000)
+    out["archive_ms"] = round(sqlite["archive"] * 1000, 1)
     pg_url = ensure_postgres()
     if pg_url:
         pg = measure(pg_url)
         out["unit_report_vs_sql_postgres"] = round(pg["report"] / pg["sql"], 2)
         out["unit_report_ms_postgres"] = round(pg["report"] * 1000)
+        out["archive_ms_postgres"] = round(pg["archive"] * 1000, 1)
     return out
 
 

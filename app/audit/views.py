@@ -30,7 +30,7 @@ ACTIONS = {
     "exams.question_update": "修改题目", "exams.question_retire": "停用题目", "exams.question_restore": "恢复题目",
     "exams.question_import": "导入题目", "papers": "论文", "papers.submit": "提交论文", "papers.withdraw": "撤回论文",
     "papers.review": "评审论文", "papers.policy": "修改论文设置", "papers.reviewer_appoint": "指定论文评审人",
-    "papers.reviewer_remove": "取消论文评审人", "archive": "学习档案", "archive.certificate": "生成学习档案验证码",
+    "papers.reviewer_remove": "取消论文评审人", "archive": "学习档案", "archive.certificate": "生成学习档案验证码", "reports.export": "导出报表",
 }
 
 

@@ -17,7 +17,7 @@ from app.accounts.scope import require_role
 from app.audit.services import CLI, Origin, record_event
 from app.catalogue import media
 from app.catalogue.models import Lesson, MediaJob, MediaJobState, VideoAsset
-from app.db import utcnow
+from app.db import enqueue_after_commit, utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.extensions import db
 
@@ -163,12 +163,6 @@ def _fail(job: MediaJob, reason: str) -> None:
     job.error = reason
     job.finished_at = utcnow()
     record_event(None, "video.failed", target=job.lesson, target_label=job.lesson.title, job_id=job.id, reason=reason)
-
-
-def enqueue_after_commit(task, *args) -> None:
-    """Queue a job once app.db.commit() has committed the rows it reads."""
-    pending = db.session.info.setdefault("enqueue_after_commit", [])
-    pending.append((task, args))
 
 
 def transcode_job(job_id: int, on_commit) -> None:

@@ -73,6 +73,19 @@ LEVEL_LABELS = {
 }
 
 
+_RANKS = frozenset(r.value for r in Rank)
+
+
+def rank_value(rank: Rank | str) -> str:
+    """'county', 'township' or 'other' (ValueError otherwise); without building an enum per call,
+    which a city-wide assessment of 50,000 cadres would feel."""
+    if isinstance(rank, Rank):
+        return rank.value
+    if rank in _RANKS:
+        return rank
+    return Rank(rank).value
+
+
 @dataclass(frozen=True)
 class Rules:
     """The rules in force for one year."""
@@ -86,13 +99,13 @@ class Rules:
             raise AttributeError(key) from None
 
     def annual(self, rank: Rank | str) -> int:
-        return self.values[f"annual_{Rank(rank).value}"]
+        return self.values[f"annual_{rank_value(rank)}"]
 
     def cycle(self, rank: Rank | str) -> int:
-        return self.values[f"cycle_{Rank(rank).value}"]
+        return self.values[f"cycle_{rank_value(rank)}"]
 
     def cycle_hours(self, rank: Rank | str) -> int:
-        return self.values[f"hours_{Rank(rank).value}"]
+        return self.values[f"hours_{rank_value(rank)}"]
 
     def cycle_of(self, year: int) -> tuple[int, int]:
         """First and last year of the five-year cycle containing `year`."""

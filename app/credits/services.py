@@ -16,7 +16,7 @@ from app.audit.services import CLI, Origin, record_event
 from app.credits.models import (
     CATEGORY_OF, AssessmentRecord, CreditCategory, CreditEntry, CreditKind, CreditRuleVersion, CreditYear,
 )
-from app.credits.rules import DEFAULTS, FIELD_BY_KEY, Rules, validate_values
+from app.credits.rules import DEFAULTS, FIELD_BY_KEY, Rules, rank_value, validate_values
 from app.db import dialect_insert, utcnow
 from app.errors import Conflict, Invalid, NotFound, RuleViolation
 from app.extensions import db
@@ -327,9 +327,10 @@ def _sums(user_filter, first: int, last: int) -> dict[tuple[int, int], dict[str,
         .where(user_filter, CreditEntry.year >= first, CreditEntry.year <= last)
         .group_by(CreditEntry.user_id, CreditEntry.year, CreditEntry.category))
     out: dict[tuple[int, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    names = {c: c.value for c in CreditCategory} | {c.value: c.value for c in CreditCategory}
     for user_id, year, category, credits, hours in rows:
         s = out[(user_id, year)]
-        s[CreditCategory(category).value] += int(credits or 0)
+        s[names[category]] += int(credits or 0)
         s["hours"] += int(hours or 0)
     return out
 
@@ -431,7 +432,7 @@ def _members(unit: Unit, year: int, closed: bool) -> list[tuple[int, str, int, s
              .join(Cadre, Cadre.user_id == User.id).join(Unit, Unit.id == User.unit_id)
              .where(User.role == Role.CADRE, User.is_active.is_(True), Cadre.left_at.is_(None),
                     Unit.path.startswith(unit.path)))
-    return [(uid, name, unit_id, unit_name, Rank(rank).value)
+    return [(uid, name, unit_id, unit_name, rank_value(rank))
             for uid, name, unit_id, unit_name, rank in db.session.execute(q.order_by(Unit.path, User.name, User.id))]
 
 

@@ -12,6 +12,7 @@ from app.credits import services as credits
 from app.credits.api import CycleOut, KindOut, YearOut
 from app.extensions import db
 from app.reports import archive
+from app.reports.filters import ReportFilter, resolve_filter
 from app.reports.exports import CSV_MIME, XLSX_MIME, csv_sheets_response, xlsx_response
 
 blp = Blueprint("reports_api", __name__, description="报表 Reports: a cadre's learning archive, units, courses, trends")
@@ -24,6 +25,23 @@ OK_DOC = "JSON by default; format=csv or xlsx: a download (Content-Disposition) 
 class FormatArgs(Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS),
                            metadata={"description": "json (default), csv (UTF-8 with BOM) or xlsx"})
+
+
+class ReportArgs(FormatArgs):
+    """The filters every report takes, in any combination (this year so far by default)."""
+    unit_id = DbId(metadata={"description": "the unit subtree (default: the caller's unit)"})
+    user_id = DbId(metadata={"description": "one cadre"})
+    course_id = DbId(metadata={"description": "one course"})
+    category_id = DbId(metadata={"description": "one course category (ignored with course_id)"})
+    start = fields.Date(metadata={"description": "first day (default: 1 January of end's year)"})
+    end = fields.Date(metadata={"description": "last day (default: today); at most three years after start"})
+
+
+def report_filter(args: dict) -> ReportFilter:
+    """The caller's report filter from ReportArgs (scope checked; a bad period is a 400)."""
+    return resolve_filter(current_user, unit_id=args.get("unit_id"), user_id=args.get("user_id"),
+                          course_id=args.get("course_id"), category_id=args.get("category_id"),
+                          start=args.get("start"), end=args.get("end"), strict=True)
 
 
 class ArchiveArgs(FormatArgs):
@@ -159,6 +177,15 @@ def file_name(stem: str, fmt: str) -> str:
     return f"{stem}.{fmt}"
 
 
+def send_report(label: str, ascii_label: str, flt: ReportFilter, fmt: str, sheets: list):
+    """A report's sheets as a csv or xlsx download named <label>-<unit>-<start>-<end>."""
+    period = f"{flt.start.isoformat()}-{flt.end.isoformat()}"
+    stem, fallback = f"{label}-{flt.unit.name}-{period}", f"{ascii_label}-{flt.unit.id}-{period}"
+    if fmt == "xlsx":
+        return xlsx_response(file_name(stem, "xlsx"), sheets, fallback=file_name(fallback, "xlsx"))
+    return csv_sheets_response(file_name(stem, "csv"), sheets, fallback=file_name(fallback, "csv"))
+
+
 @blp.route("/reports/archive", methods=["GET"])
 @blp.arguments(ArchiveArgs, location="query")
 @blp.response(200, ArchiveOut, description=OK_DOC)
@@ -182,3 +209,7 @@ def person_archive(args):
     if fmt == "xlsx":
         return xlsx_response(file_name(stem, "xlsx"), sheets, fallback=file_name(fallback, "xlsx"))
     return csv_sheets_response(file_name(stem, "csv"), sheets, fallback=file_name(fallback, "csv"))
+
+
+# The other reports attach their operations to `blp` (one module per report).
+from app.reports import course_api, export_api, trend_api, unit_api  # noqa: E402,F401

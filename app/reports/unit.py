@@ -9,15 +9,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
+from flask_babel import gettext as _
 from sqlalchemy import distinct, func, select
 
 from app.accounts.models import Role, Unit, User
 from app.accounts.scope import STAFF_ROLES, require_role, require_unit
 from app.catalogue.models import Course
 from app.credits import services as credits
+from app.credits.labels import RANK_LABELS
 from app.credits.models import CreditEntry
 from app.extensions import db
 from app.learning.models import OnlineDay, StudyDay
+from app.reports.filters import ReportFilter
 
 HISTOGRAM_STEP = 10
 HISTOGRAM_TOP = 100  # the last bin is "100 and more"
@@ -86,6 +89,13 @@ class UnitReport:
     unqualified: list[Unqualified] = field(default_factory=list)
 
 
+def report_for(actor: User, flt: ReportFilter) -> UnitReport:
+    """The unit report for a resolved filter (see app.reports.filters)."""
+    return unit_report(actor, flt.unit, flt.start, flt.end, course_id=flt.course.id if flt.course else None,
+                       category_id=flt.category.id if flt.category else None,
+                       user_id=flt.user.id if flt.user else None)
+
+
 def _subtree(unit: Unit) -> list[Unit]:
     return list(db.session.scalars(select(Unit).where(Unit.path.startswith(unit.path)).order_by(Unit.path)))
 
@@ -95,14 +105,17 @@ def _per_unit(q) -> dict[int, tuple]:
 
 
 def unit_report(actor: User, unit: Unit | None, start: date, end: date, *, course_id: int | None = None,
-                category_id: int | None = None) -> UnitReport:
+                category_id: int | None = None, user_id: int | None = None) -> UnitReport:
     """The report of `unit`'s subtree for [start, end]; qualification by the assessment of
-    end's year. A course or category narrows participation and study time to it."""
+    end's year. A course or category narrows participation and study time to it; a cadre narrows
+    everything to that one cadre."""
     require_role(actor, *STAFF_ROLES)
     unit = require_unit(actor, unit)
     units = _subtree(unit)
     by_id = {u.id: u for u in units}
     in_tree = User.unit_id.in_(list(by_id))
+    if user_id is not None:
+        in_tree = in_tree & (User.id == user_id)
     cadre = (User.role == Role.CADRE) & User.is_active.is_(True)
 
     cadres = _per_unit(select(User.unit_id, func.count(User.id)).where(in_tree, cadre).group_by(User.unit_id))
@@ -128,6 +141,8 @@ def unit_report(actor: User, unit: Unit | None, start: date, end: date, *, cours
     histogram = [0] * (HISTOGRAM_TOP // HISTOGRAM_STEP + 1)
     unqualified = []
     for row in assessment.rows:
+        if user_id is not None and row.user_id != user_id:
+            continue
         counted = row.result.total
         histogram[min(max(counted, 0) // HISTOGRAM_STEP, len(histogram) - 1)] += 1
         if row.result.qualified:
@@ -159,3 +174,62 @@ def unit_report(actor: User, unit: Unit | None, start: date, end: date, *, cours
     subs.sort(key=lambda s: (-s.figures.qualified_rate, -s.figures.participation_rate, s.unit.name))
     return UnitReport(unit=unit, start=start, end=end, year=year, course=course, figures=total, sub_units=subs,
                       histogram=list(zip(labels, histogram, strict=True)), unqualified=unqualified)
+
+
+def pct(part: float, whole: float) -> float:
+    """A share as a percentage with one decimal (what the pages, the JSON and the files show)."""
+    return round(100 * part / whole, 1) if whole else 0.0
+
+
+def hours(seconds: float) -> float:
+    return round(seconds / 3600, 1)
+
+
+def figures_dict(f: Figures) -> dict:
+    return {"cadres": f.cadres, "participants": f.participants, "participation_pct": pct(f.participants, f.cadres),
+            "study_hours": hours(f.study_seconds), "online_hours": hours(f.online_seconds), "credits": f.credits,
+            "qualified": f.qualified, "unqualified": f.unqualified, "qualified_pct": pct(f.qualified, f.cadres),
+            "flagged": f.flagged}
+
+
+def unit_dict(r: UnitReport) -> dict:
+    """The report as the unitReport operation answers it (the files carry the same numbers)."""
+    return {
+        "unit": {"id": r.unit.id, "name": r.unit.name}, "start": r.start, "end": r.end, "year": r.year,
+        "course": {"id": r.course.id, "name": r.course.title} if r.course else None,
+        "figures": figures_dict(r.figures),
+        "sub_units": [{"unit": {"id": s.unit.id, "name": s.unit.name}, **figures_dict(s.figures)} for s in r.sub_units],
+        "histogram": [{"credits": label, "cadres": n} for label, n in r.histogram],
+        "unqualified": [{"user_id": u.user_id, "name": u.name, "unit": {"id": u.unit_id, "name": u.unit_name},
+                         "rank": u.rank, "credits": u.credits, "required": u.required,
+                         "missing": max(0, u.required - u.credits)} for u in r.unqualified],
+    }
+
+
+def figure_headers() -> list[str]:
+    return [_("干部"), _("参学人数"), _("参学率(%)"), _("学习时长(小时)"), _("在线时长(小时)"), _("期间学分"), _("合格"),
+            _("不合格"), _("合格率(%)"), _("不合格达三分之一")]
+
+
+def figure_cells(d: dict) -> list:
+    return [d["cadres"], d["participants"], d["participation_pct"], d["study_hours"], d["online_hours"], d["credits"],
+            d["qualified"], d["unqualified"], d["qualified_pct"], d["flagged"]]
+
+
+def unqualified_headers() -> list[str]:
+    return [_("姓名"), _("单位"), _("职级"), _("计入学分"), _("要求"), _("还差")]
+
+
+def unit_sheets(d: dict) -> list:
+    """The unit report's tables (from unit_dict) as export sheets: the same numbers as the JSON."""
+    period = f"{d['start']} – {d['end']}"
+    return [
+        (_("概况"), [_("单位"), _("期间"), _("考核年度"), *figure_headers()],
+         [[d["unit"]["name"], period, d["year"], *figure_cells(d["figures"])]]),
+        (_("下级单位"), [_("排名"), _("单位"), *figure_headers()],
+         [[i, s["unit"]["name"], *figure_cells(s)] for i, s in enumerate(d["sub_units"], start=1)]),
+        (_("学分分布"), [_("计入学分"), _("人数")], [[h["credits"], h["cadres"]] for h in d["histogram"]]),
+        (_("不合格名单"), unqualified_headers(),
+         [[u["name"], u["unit"]["name"], str(RANK_LABELS.get(u["rank"], u["rank"])), u["credits"], u["required"],
+           u["missing"]] for u in d["unqualified"]]),
+    ]

@@ -14,8 +14,10 @@ from app.accounts.scope import STAFF_ROLES
 from app.accounts.services import unit_choices
 from app.catalogue.models import Category, Course, CourseState
 from app.credits import services as credits
+from app.credits.labels import RANK_LABELS
 from app.extensions import db
-from app.reports.unit import unit_report
+from app.reports.filters import resolve_filter
+from app.reports.unit import report_for
 from app.web import int_arg
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -64,26 +66,44 @@ def period_args() -> tuple[date, date]:
     return start, end
 
 
+def page_filter():
+    """The report filter from a page's query (unit, cadre, course, category, start, end); a bad date
+    falls back to the default, end before start is swapped."""
+    start, end = period_args()
+    return resolve_filter(current_user, unit_id=int_arg("unit"), user_id=int_arg("cadre"), course_id=int_arg("course"),
+                          category_id=int_arg("category"), start=start, end=end, strict=False)
+
+
+def filter_choices() -> dict:
+    """What the filter forms offer: units in scope, published courses, categories."""
+    return {"units": unit_choices(current_user),
+            "courses": list(db.session.scalars(select(Course).where(Course.state == CourseState.PUBLISHED)
+                                               .order_by(Course.title))),
+            "categories": list(db.session.scalars(select(Category).order_by(Category.position)))}
+
+
+def unit_crumbs(unit: Unit) -> list[Unit]:
+    """The unit and its ancestors the viewer may open, root first."""
+    crumbs = []
+    u = unit
+    while u is not None and (current_user.role == Role.ORGADMIN or u.path.startswith(current_user.unit.path)):
+        crumbs.insert(0, u)
+        u = u.parent
+    return crumbs
+
+
 @bp.get("/units")
 @login_required
 def unit():
     if current_user.role not in STAFF_ROLES:
         abort(403)
-    unit_id = int_arg("unit") or current_user.unit_id
-    start, end = period_args()
-    course_id, category_id = int_arg("course"), int_arg("category")
-    report = unit_report(current_user, db.session.get(Unit, unit_id), start, end, course_id=course_id,
-                         category_id=None if course_id else category_id)
-    courses = list(db.session.scalars(select(Course).where(Course.state == CourseState.PUBLISHED).order_by(Course.title)))
-    categories = list(db.session.scalars(select(Category).order_by(Category.position)))
-    crumbs = []
-    u = report.unit
-    while u is not None and (current_user.role == Role.ORGADMIN or u.path.startswith(current_user.unit.path)):
-        crumbs.insert(0, u)
-        u = u.parent
+    flt = page_filter()
+    report = report_for(current_user, flt)
     ranking = [(short_name(s.unit, report.unit), round(100 * s.figures.qualified_rate, 1)) for s in report.sub_units]
     flagged_names = [short_name(s.unit, report.unit) for s in report.sub_units if s.figures.flagged]
-    return render_template("reports/unit.html", r=report, ranking=ranking, flagged_names=flagged_names, f=report.figures, units=unit_choices(current_user),
-                           courses=courses, categories=categories, course_id=course_id, category_id=category_id,
-                           crumbs=crumbs, hours=lambda s: round(s / 3600, 1),
-                           ranks={"county": _("县处级及以上"), "township": _("乡科级"), "other": _("其他")})
+    return render_template("reports/unit.html", r=report, flt=flt, q=flt.args(), ranking=ranking,
+                           flagged_names=flagged_names, f=report.figures, crumbs=unit_crumbs(report.unit),
+                           course_id=flt.course.id if flt.course else None,
+                           category_id=flt.category.id if flt.category else None, hours=lambda s: round(s / 3600, 1),
+                           ranks=RANK_LABELS,
+                           **filter_choices())

@@ -19,7 +19,11 @@ START, END = date(2026, 1, 1), date(2026, 11, 23)
 
 @pytest.fixture
 def city(ctx, world, unit_of_nine, clock):  # noqa: F811
-    ids = unit_of_nine
+    return fill_city(world, unit_of_nine)
+
+
+def fill_city(world, ids: list[int]) -> list[int]:
+    """The figures every report test counts on (inside a request context; flushed, not committed)."""
     org = db.session.get(User, world.orgadmin)
     # study: three cadres studied in the period (1 h, 30 min, 10 min); one only last year
     for uid, day, seconds in ((ids[0], date(2026, 3, 2), 3600), (ids[1], date(2026, 5, 6), 1200),
