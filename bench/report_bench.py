@@ -74,6 +74,8 @@ def ensure_sqlite() -> str:
         _flask(url, "db", "upgrade")
         _flask(url, "demo", "--size", "city", "--cadres", str(CADRES))
         open(path + ".ready", "w").close()
+    else:
+        _flask(url, "db", "upgrade")  # a dataset kept from an earlier run: bring its schema to the head
     return url
 
 
@@ -108,6 +110,8 @@ def ensure_postgres() -> str | None:
             d.execute(text("ANALYZE"))
             d.execute(text("CREATE TABLE bench_ready (at timestamptz DEFAULT now())"))
         eng.dispose()
+    else:
+        _flask(url, "db", "upgrade")
     return url
 
 

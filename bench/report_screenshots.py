@@ -2,7 +2,7 @@
 generated on the first run and kept): the unit dashboard for the city and a district, the course
 report and one course, the weekly trends, a cadre's learning archive and the export jobs (the year-end
 assessment report of the city being built by the worker). Headless Debian Chromium via Playwright;
-the PNGs go to docs/screenshots/.
+the JPEGs go to docs/screenshots/.
 
     .venv/bin/python bench/report_screenshots.py
 """
@@ -110,14 +110,14 @@ def shoot(base: str, db_path: str) -> None:
             t = time.perf_counter()
             page.goto(base + path, timeout=120_000)
             print(f"{name}: {path} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-            page.screenshot(path=os.path.join(OUT, name + ".png"), full_page=True)
+            page.screenshot(path=os.path.join(OUT, name + ".jpg"), full_page=True, type="jpeg", quality=70)
         page.goto(base + "/reports/units")
         page.click("form:has(input[name=kind][value=year_end]) button")
         page.wait_for_load_state()
         time.sleep(2.5)
-        page.screenshot(path=os.path.join(OUT, "reports-exports-running.png"), full_page=True)
+        page.screenshot(path=os.path.join(OUT, "reports-exports-running.jpg"), full_page=True, type="jpeg", quality=70)
         page.wait_for_selector("tr[data-state=done]", timeout=300_000)
-        page.screenshot(path=os.path.join(OUT, "reports-exports-done.png"), full_page=True)
+        page.screenshot(path=os.path.join(OUT, "reports-exports-done.jpg"), full_page=True, type="jpeg", quality=70)
         browser.close()
     print(f"screenshots in {OUT}", file=sys.stderr)
 

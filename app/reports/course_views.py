@@ -23,13 +23,13 @@ def course():
     flt = page_filter()
     r = course_report(current_user, flt)
     if r.course is not None:  # one course: its completion rate per sub-unit
-        completion_chart = [(short_name(s.unit, r.unit), round(100 * s.figures.completion_rate, 1))
-                            for s in r.sub_units if s.figures.enrolments]
+        completion_chart = sorted(((short_name(s.unit, r.unit), round(100 * s.figures.completion_rate, 1))
+                                   for s in r.sub_units if s.figures.enrolments), key=lambda x: -x[1])
     else:
         top = [c for c in r.courses if c.figures.enrolments][:COURSE_CHART_TOP]
         completion_chart = [(short_title(c.course.title), round(100 * c.figures.completion_rate, 1)) for c in top]
-    pass_chart = [(short_name(s.unit, r.unit), round(100 * s.figures.pass_rate, 1))
-                  for s in r.sub_units if s.figures.exam_takers]
+    pass_chart = sorted(((short_name(s.unit, r.unit), round(100 * s.figures.pass_rate, 1))
+                         for s in r.sub_units if s.figures.exam_takers), key=lambda x: -x[1])
     q = flt.args()
     return render_template("reports/course.html", r=r, f=r.figures, flt=flt, q=q,
                            completion_chart=completion_chart, pass_chart=pass_chart, chart_top=COURSE_CHART_TOP,
