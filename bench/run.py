@@ -14,6 +14,9 @@
                           the city-level unit report on the 50,000-cadre city dataset against
                           the bare SQL it needs: see bench/report_bench.py (the datasets are
                           generated once and kept in instance/bench/ and PostgreSQL).
+    archive_ms, archive_ms_postgres
+                          a cadre's learning archive for the year on the same city (median of
+                          25 cadres spread across it).
 
 Everything runs on loopback in a temporary directory: SQLite database, media files, gunicorn
 (2 workers × 4 threads as `make run`), nginx (installed through apt when missing).

@@ -178,9 +178,11 @@ def file_name(stem: str, fmt: str) -> str:
 
 
 def send_report(label: str, ascii_label: str, flt: ReportFilter, fmt: str, sheets: list):
-    """A report's sheets as a csv or xlsx download named <label>-<unit>-<start>-<end>."""
+    """A report's sheets as a csv or xlsx download named <label>-<unit>[-<cadre>]-<start>-<end>."""
+    from app.reports.export_jobs import period_stem
+
     period = f"{flt.start.isoformat()}-{flt.end.isoformat()}"
-    stem, fallback = f"{label}-{flt.unit.name}-{period}", f"{ascii_label}-{flt.unit.id}-{period}"
+    stem, fallback = period_stem(label, flt), f"{ascii_label}-{flt.unit.id}-{period}"
     if fmt == "xlsx":
         return xlsx_response(file_name(stem, "xlsx"), sheets, fallback=file_name(fallback, "xlsx"))
     return csv_sheets_response(file_name(stem, "csv"), sheets, fallback=file_name(fallback, "csv"))

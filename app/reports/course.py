@@ -28,10 +28,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import and_, case, distinct, func, or_, select
 from sqlalchemy.orm import selectinload
@@ -42,8 +40,8 @@ from app.catalogue.models import Category, Course, CourseState
 from app.exams.models import ExamAttempt, Paper, PaperState
 from app.extensions import db
 from app.learning.models import CourseProgress, StudyDay
-from app.reports.filters import ReportFilter
-from app.reports.unit import hours, pct
+from app.reports.filters import ReportFilter, period_instants
+from app.reports.unit import hours, pct, subtree_totals
 
 COURSE_CHART_TOP = 15  # the completion-rate chart shows the courses with most enrolments
 
@@ -119,14 +117,6 @@ class CourseReport:
     figures: CourseFigures  # all the report's courses together
     courses: list[CourseRow]  # most enrolments first
     sub_units: list[UnitRow]  # direct children in the tree's order: the chosen course, or all the courses together
-
-
-def period_instants(start: date, end: date) -> tuple[datetime, datetime]:
-    """The UTC instants [from, to) of the local days start … end."""
-    tz = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    lo = datetime.combine(start, time.min, tzinfo=tz)
-    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
-    return lo.astimezone(timezone.utc), hi.astimezone(timezone.utc)
 
 
 def _count_if(cond):
@@ -220,14 +210,9 @@ def course_report(actor: User, flt: ReportFilter) -> CourseReport:
     total = CourseFigures()
     for f in own.values():
         total.add(f)
-    subs = []
-    for child in sorted((u for u in units if u.parent_id == unit.id), key=lambda u: (u.sort_order, u.id)):
-        f, n = CourseFigures(), 0
-        for u in units:
-            if u.path.startswith(child.path):
-                f.add(own[u.id])
-                n += cadres.get(u.id, 0)
-        subs.append(UnitRow(child, n, f))
+    rolled, headcount = subtree_totals(units, own, CourseFigures), subtree_totals(units, cadres, int)
+    subs = [UnitRow(child, headcount[child.id], rolled[child.id])
+            for child in sorted((u for u in units if u.parent_id == unit.id), key=lambda u: (u.sort_order, u.id))]
     return CourseReport(unit=unit, start=flt.start, end=flt.end, user=flt.user, course=flt.course,
                         category=flt.category, cadres=sum(cadres.values()), figures=total, courses=rows,
                         sub_units=subs)

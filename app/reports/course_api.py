@@ -1,6 +1,7 @@
 """The course report in the JSON API (operationId courseReport)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from marshmallow import Schema, fields
 
@@ -69,4 +70,4 @@ def course_report(args):
     d = service.course_dict(service.course_report(current_user, flt))
     if args["format"] == "json":
         return d
-    return send_report("课程学习情况", "course-report", flt, args["format"], service.course_sheets(d))
+    return send_report(_("课程学习情况"), "course-report", flt, args["format"], service.course_sheets(d))

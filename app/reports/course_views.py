@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from app.accounts.scope import STAFF_ROLES
 from app.reports.course import COURSE_CHART_TOP, course_report
+from app.reports.unit import hours
 from app.reports.unit_views import bp, filter_choices, page_filter, short_name, unit_crumbs
 
 
@@ -34,4 +35,4 @@ def course():
     return render_template("reports/course.html", r=r, f=r.figures, flt=flt, q=q,
                            completion_chart=completion_chart, pass_chart=pass_chart, chart_top=COURSE_CHART_TOP,
                            crumbs=unit_crumbs(r.unit), course_id=q.get("course"), category_id=q.get("category"),
-                           hours=lambda s: round(s / 3600, 1), **filter_choices())
+                           hours=hours, **filter_choices())

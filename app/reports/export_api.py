@@ -26,7 +26,8 @@ class ExportIn(Schema):
     start = fields.Date()
     end = fields.Date()
     year = fields.Integer(metadata={"description": "year_end: the assessment year (default: this year)"})
-    granularity = fields.String(metadata={"description": "trend: day, week or month"})
+    granularity = fields.String(allow_none=True, validate=validate.OneOf(("day", "week", "month")),
+                                metadata={"description": "trend: day, week or month (default: by the period's length)"})
 
 
 class ExportOut(Schema):

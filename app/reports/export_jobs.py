@@ -22,7 +22,7 @@ from app.db import enqueue_after_commit, utcnow
 from app.errors import DomainError, Invalid, NotFound, RuleViolation
 from app.extensions import db
 from app.reports.exports import csv_text, xlsx_bytes
-from app.reports.filters import ReportFilter, resolve_filter
+from app.reports.filters import MAX_ID, ReportFilter, resolve_filter
 from app.reports.models import ReportExport
 from app.reports.course import course_dict, course_report, course_sheets
 from app.reports.trend import GRANULARITIES, trend_dict, trend_report, trend_sheets
@@ -35,11 +35,12 @@ FORMATS = ("xlsx", "csv")
 EXPORT_KEEP_DAYS = 7
 MAX_PENDING = 3  # queued or running exports per person
 MIN_YEAR = 2000
+STUCK_AFTER = timedelta(hours=6)  # a queued or running export older than this was lost with its worker
 
 
 @dataclass(frozen=True)
 class Built:
-    filename: str  # the download's name (Chinese)
+    stem: str  # the download's name without the extension (Chinese)
     sheets: list
 
 
@@ -52,7 +53,15 @@ class Kind:
 
 
 def _int(v):
-    return None if v in (None, "") else int(v)
+    if v in (None, ""):
+        return None
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise Invalid(_("筛选条件无效")) from None
+    if not 1 <= n <= MAX_ID:
+        raise Invalid(_("筛选条件无效"))
+    return n
 
 
 def _date(v):
@@ -86,8 +95,9 @@ def period_title(label: str, flt: ReportFilter) -> str:
     return f"{label} · {who} · {flt.start.isoformat()} – {flt.end.isoformat()}"
 
 
-def period_filename(label: str, flt: ReportFilter, fmt: str) -> str:
-    return f"{label}-{flt.unit.name}-{flt.start.isoformat()}-{flt.end.isoformat()}.{fmt}"
+def period_stem(label: str, flt: ReportFilter) -> str:
+    who = flt.unit.name + (f"-{flt.user.name}" if flt.user else "")
+    return f"{label}-{who}-{flt.start.isoformat()}-{flt.end.isoformat()}"
 
 
 # the reports with filters (unit, cadre, course, category, period) ------------------------------
@@ -105,7 +115,7 @@ def filter_kind(label: Callable[[], str], sheets: Callable[[User, ReportFilter, 
         progress(10, _("统计数据"))
         tables = sheets(actor, flt, p)
         progress(80, _("写入表格"))
-        return Built(period_filename(label(), flt, "{fmt}"), tables)
+        return Built(period_stem(label(), flt), tables)
 
     return Kind(label, prepare, build)
 
@@ -138,7 +148,7 @@ def _prepare_year_end(actor: User, p: dict) -> tuple[dict, str]:
 
 def _build_year_end(actor: User, p: dict, progress: Progress) -> Built:
     year, unit = _year(p), _year_unit(actor, p)
-    return Built(f"{_('年度学分考核报表')}-{unit.name}-{year}.{{fmt}}", year_end_sheets(actor, unit, year, progress=progress))
+    return Built(f"{_('年度学分考核报表')}-{unit.name}-{year}", year_end_sheets(actor, unit, year, progress=progress))
 
 
 KINDS: dict[str, Kind] = {
@@ -172,7 +182,8 @@ def request_export(actor: User, kind: str, fmt: str, params: dict, *, origin: Or
         raise Invalid(_("导出格式应为 xlsx 或 csv"), field="format")
     stored, title = KINDS[kind].prepare(actor, params)
     pending = db.session.scalar(select(func.count(ReportExport.id)).where(
-        ReportExport.user_id == actor.id, ReportExport.state.in_(("queued", "running"))))
+        ReportExport.user_id == actor.id, ReportExport.state.in_(("queued", "running")),
+        ReportExport.created_at >= utcnow() - STUCK_AFTER))
     if pending >= MAX_PENDING:
         raise RuleViolation(_("您已有 %(n)d 个导出正在进行,请等它们完成后再试", n=pending), code="too_many_exports")
     e = ReportExport(user_id=actor.id, kind=kind, fmt=fmt, params=stored, title=title[:200], state="queued",
@@ -202,7 +213,12 @@ def list_exports(actor: User, limit: int = 50) -> list[ReportExport]:
 
 
 def export_file(actor: User, export_id: int) -> tuple[ReportExport, str]:
+    """The finished file, for its owner while they may still see what it covers (a move to another
+    unit or a change of role ends that)."""
     e = get_export(actor, export_id)
+    require_role(actor, *STAFF_ROLES)
+    if e.params.get("unit_id") is not None:
+        require_unit(actor, db.session.get(Unit, e.params["unit_id"]))
     path = export_path(e)
     if e.state != "done" or not os.path.exists(path):
         raise NotFound(_("导出文件已过期或尚未生成") if e.state in ("done", "expired") else _("导出尚未完成"))
@@ -243,7 +259,7 @@ def run_export(export_id: int) -> str:
         os.replace(tmp, path)
         tmp = None
         e.state, e.progress, e.stage = "done", 100, _("完成")
-        e.filename, e.size, e.finished_at = built.filename.format(fmt=e.fmt)[:200], len(body), utcnow()
+        e.filename, e.size, e.finished_at = f"{built.stem[:190]}.{e.fmt}", len(body), utcnow()
         db.session.commit()
     except Exception as exc:  # recorded on the row: the person sees why
         db.session.rollback()
@@ -259,8 +275,13 @@ def run_export(export_id: int) -> str:
 
 
 def expire_exports(now=None) -> int:
-    """Delete the files of exports older than EXPORT_KEEP_DAYS; their rows stay (state expired)."""
-    cutoff = (now or utcnow()) - timedelta(days=EXPORT_KEEP_DAYS)
+    """Delete the files of exports older than EXPORT_KEEP_DAYS (their rows stay, state expired) and
+    mark exports stuck in the queue (their worker died) as failed. Returns how many were expired."""
+    now = now or utcnow()
+    for e in db.session.scalars(select(ReportExport).where(ReportExport.state.in_(("queued", "running")),
+                                                           ReportExport.created_at < now - STUCK_AFTER)):
+        e.state, e.finished_at, e.error = "failed", now, _("导出超时未完成,请重新导出")
+    cutoff = now - timedelta(days=EXPORT_KEEP_DAYS)
     old = list(db.session.scalars(select(ReportExport).where(ReportExport.created_at < cutoff,
                                                              ReportExport.state.in_(("done", "failed")))))
     for e in old:

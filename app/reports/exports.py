@@ -10,6 +10,7 @@ import csv
 import io
 import re
 import unicodedata
+from itertools import chain, islice
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from urllib.parse import quote
@@ -102,9 +103,10 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
     taken: set[str] = set()
     for title, headers, rows in sheets:
         ws = wb.create_sheet(sheet_title(title, taken))
-        rows = rows if isinstance(rows, list) else list(rows)
+        rows = iter(rows)  # a generator may report progress as it is written
+        sample = list(islice(rows, WIDTH_SAMPLE))
         widths = [text_width(h) for h in headers]
-        for row in rows[:WIDTH_SAMPLE]:
+        for row in sample:
             for i, v in enumerate(row):
                 if i >= len(widths):
                     widths.append(0)
@@ -120,7 +122,7 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
             cell.alignment = Alignment(vertical="center")
             head.append(cell)
         ws.append(head)
-        for row in rows:
+        for row in chain(sample, rows):
             ws.append([_xlsx_cell(ws, v) for v in row])
     if not wb.worksheets:
         wb.create_sheet("Sheet")

@@ -4,8 +4,10 @@ course outside it is 'not found', never shown."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import gettext as _
 
 from app.accounts.models import Unit, User
@@ -16,6 +18,10 @@ from app.errors import NotFound, Invalid
 from app.extensions import db
 
 MAX_PERIOD_DAYS = 3 * 366 + 1
+EARLIEST = date(2000, 1, 1)  # no report reaches before the platform's records could
+MAX_ID = 2**31 - 1
+# ledger entries that belong to a course: source_id is the course's id (reversals repeat the source)
+COURSE_SOURCES = ("course_credits", "course_hours")
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,18 @@ def resolve_filter(actor: User, *, unit_id: int | None = None, user_id: int | No
     """The filter for `actor`. strict (the API): end before start or a period over three years is a
     Invalid; not strict (the pages): the dates are swapped or the start moved."""
     require_role(actor, *STAFF_ROLES)
+    for name, value in (("unit_id", unit_id), ("user_id", user_id), ("course_id", course_id),
+                        ("category_id", category_id)):
+        if value is not None and not 1 <= value <= MAX_ID:
+            raise NotFound(_("筛选条件无效"), field=name)
     d_start, d_end = default_period()
-    start, end = start or (date(end.year, 1, 1) if end else d_start), end or d_end
+    latest = d_end + timedelta(days=366)
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and not EARLIEST <= value <= latest:
+            if strict:
+                raise Invalid(_("日期应在 %(a)s 至 %(b)s 之间", a=EARLIEST.isoformat(), b=latest.isoformat()), field=name)
+            start, end = (None, end) if name == "start" else (start, None)
+    start, end = start or (date(end.year, 1, 1) if end else d_start), end or max(d_end, start or d_end)
     if end < start:
         if strict:
             raise Invalid(_("结束日期不能早于开始日期"), field="end")
@@ -81,3 +97,24 @@ def resolve_filter(actor: User, *, unit_id: int | None = None, user_id: int | No
         if category is None:
             raise NotFound(_("分类不存在"))
     return ReportFilter(unit=unit, start=start, end=end, user=user, course=course, category=category)
+
+
+def period_instants(start: date, end: date) -> tuple[datetime, datetime]:
+    """The UTC instants [from, to) of the platform's local days start … end (for datetime columns)."""
+    tz = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    lo = datetime.combine(start, time.min, tzinfo=tz)
+    hi = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    return lo.astimezone(timezone.utc), hi.astimezone(timezone.utc)
+
+
+def narrow_credits(q, course_id: int | None, category_id: int | None):
+    """A query over credit_entries narrowed to a course's (or a category's courses') credits and hours;
+    other sources (training, papers on free topics, rewards, adjustments) drop out."""
+    from app.credits.models import CreditEntry
+
+    if course_id is not None:
+        return q.where(CreditEntry.source_type.in_(COURSE_SOURCES), CreditEntry.source_id == course_id)
+    if category_id is not None:
+        return (q.join(Course, Course.id == CreditEntry.source_id)
+                .where(CreditEntry.source_type.in_(COURSE_SOURCES), Course.category_id == category_id))
+    return q

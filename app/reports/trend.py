@@ -7,7 +7,7 @@ days inside the period (the bucket is clipped and marked partial)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -20,14 +20,13 @@ from app.catalogue.models import Category, Course
 from app.credits.models import CreditEntry
 from app.extensions import db
 from app.learning.models import CourseProgress, OnlineDay, StudyDay
-from app.reports.filters import ReportFilter
+from app.reports.filters import ReportFilter, narrow_credits, period_instants
 from app.reports.unit import hours, pct
 
 GRANULARITIES = ("day", "week", "month")
 AUTO_DAY_MAX = 62  # days in the period: up to two months by day,
 AUTO_WEEK_MAX = 183  # up to half a year by week, longer by month
 # Ledger entries that belong to a course (source_id is the course's id); their reversals repeat the source.
-COURSE_SOURCES = ("course_credits", "course_hours")
 
 
 @dataclass
@@ -190,17 +189,10 @@ def trend_report(actor: User, flt: ReportFilter, granularity: str | None = None)
     b = bucket_start(CreditEntry.earned_on, g).label("bucket")
     earned = (select(b, func.sum(CreditEntry.credits)).join(User, User.id == CreditEntry.user_id)
               .where(cadre, CreditEntry.earned_on >= start, CreditEntry.earned_on <= end))
-    if course_id is not None:
-        earned = earned.where(CreditEntry.source_type.in_(COURSE_SOURCES), CreditEntry.source_id == course_id)
-    elif category_id is not None:
-        earned = (earned.join(Course, Course.id == CreditEntry.source_id)
-                  .where(CreditEntry.source_type.in_(COURSE_SOURCES), Course.category_id == category_id))
-    earned = earned.group_by(b)
+    earned = narrow_credits(earned, course_id, category_id).group_by(b)
 
     # completions: the local day of completed_at, looked for between the UTC instants that bound the period
-    tz = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    t0 = datetime.combine(start, datetime.min.time(), tz).astimezone(timezone.utc)
-    t1 = datetime.combine(end + timedelta(days=1), datetime.min.time(), tz).astimezone(timezone.utc)
+    t0, t1 = period_instants(start, end)
     b = bucket_start(local_day(CourseProgress.completed_at, start), g).label("bucket")
     completed = (select(b, func.count(CourseProgress.id)).join(User, User.id == CourseProgress.user_id)
                  .where(cadre, CourseProgress.completed_at >= t0, CourseProgress.completed_at < t1))

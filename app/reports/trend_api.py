@@ -1,6 +1,7 @@
 """The trend report in the JSON API (operationId trendReport)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from marshmallow import Schema, fields, validate
 
@@ -75,4 +76,4 @@ def trend_report(args):
     d = trend_dict(trend.trend_report(current_user, flt, args.get("granularity")))
     if args["format"] == "json":
         return d
-    return send_report("学习趋势", "trend", flt, args["format"], trend_sheets(d))
+    return send_report(_("学习趋势"), "trend", flt, args["format"], trend_sheets(d))

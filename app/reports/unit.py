@@ -14,13 +14,13 @@ from sqlalchemy import distinct, func, select
 
 from app.accounts.models import Role, Unit, User
 from app.accounts.scope import STAFF_ROLES, require_role, require_unit
-from app.catalogue.models import Course
+from app.catalogue.models import Category, Course
 from app.credits import services as credits
 from app.credits.labels import RANK_LABELS
 from app.credits.models import CreditEntry
 from app.extensions import db
 from app.learning.models import OnlineDay, StudyDay
-from app.reports.filters import ReportFilter
+from app.reports.filters import ReportFilter, narrow_credits
 
 HISTOGRAM_STEP = 10
 HISTOGRAM_TOP = 100  # the last bin is "100 and more"
@@ -87,6 +87,8 @@ class UnitReport:
     sub_units: list[SubUnit]  # direct children, best qualified rate first
     histogram: list[tuple[str, int]]  # (label, cadres) by credits counted towards the year
     unqualified: list[Unqualified] = field(default_factory=list)
+    category: Category | None = None
+    user: User | None = None
 
 
 def report_for(actor: User, flt: ReportFilter) -> UnitReport:
@@ -94,6 +96,25 @@ def report_for(actor: User, flt: ReportFilter) -> UnitReport:
     return unit_report(actor, flt.unit, flt.start, flt.end, course_id=flt.course.id if flt.course else None,
                        category_id=flt.category.id if flt.category else None,
                        user_id=flt.user.id if flt.user else None)
+
+
+def subtree_totals(units: list[Unit], own: dict, zero=None) -> dict:
+    """Each unit's figures added up its subtree: unit id → the totals of the unit and every unit below
+    it among `units`. `own` maps a unit id to its own figures (anything with .add, or numbers);
+    one walk up each unit's materialised path, O(units × depth)."""
+    zero = zero or Figures
+    totals = {u.id: zero() for u in units}
+    for u in units:
+        mine = own.get(u.id)
+        if mine is None:
+            continue
+        for ancestor in (int(x) for x in u.path.strip("/").split("/") if x):
+            if ancestor in totals:
+                if isinstance(mine, (int, float)):
+                    totals[ancestor] += mine
+                else:
+                    totals[ancestor].add(mine)
+    return totals
 
 
 def _subtree(unit: Unit) -> list[Unit]:
@@ -107,8 +128,9 @@ def _per_unit(q) -> dict[int, tuple]:
 def unit_report(actor: User, unit: Unit | None, start: date, end: date, *, course_id: int | None = None,
                 category_id: int | None = None, user_id: int | None = None) -> UnitReport:
     """The report of `unit`'s subtree for [start, end]; qualification by the assessment of
-    end's year. A course or category narrows participation and study time to it; a cadre narrows
-    everything to that one cadre."""
+    end's year. A course or category narrows participation, study time and credits (those earned by
+    its courses) to it; time online belongs to no course. A cadre narrows everything to that one
+    cadre (the caller checks the cadre is in the subtree: app.reports.filters)."""
     require_role(actor, *STAFF_ROLES)
     unit = require_unit(actor, unit)
     units = _subtree(unit)
@@ -131,12 +153,15 @@ def unit_report(actor: User, unit: Unit | None, start: date, end: date, *, cours
     studied = _per_unit(study.group_by(User.unit_id))
     online = _per_unit(select(User.unit_id, func.sum(OnlineDay.seconds)).join(User, User.id == OnlineDay.user_id)
                        .where(in_tree, cadre, OnlineDay.day >= start, OnlineDay.day <= end).group_by(User.unit_id))
-    earned = _per_unit(select(User.unit_id, func.sum(CreditEntry.credits)).join(User, User.id == CreditEntry.user_id)
-                       .where(in_tree, cadre, CreditEntry.earned_on >= start, CreditEntry.earned_on <= end)
-                       .group_by(User.unit_id))
+    earned = select(User.unit_id, func.sum(CreditEntry.credits)).join(User, User.id == CreditEntry.user_id) \
+        .where(in_tree, cadre, CreditEntry.earned_on >= start, CreditEntry.earned_on <= end)
+    earned = _per_unit(narrow_credits(earned, course_id, None if course_id else category_id).group_by(User.unit_id))
 
     year = end.year
-    assessment = credits.assess_unit(actor, unit, year)
+    one = db.session.get(User, user_id) if user_id is not None else None
+    # one cadre: assessing their own unit is enough (not the whole city around them)
+    assessment = credits.assess_unit(actor, one.unit if one is not None and one.unit.path.startswith(unit.path)
+                                     else unit, year)
     qualified: dict[int, int] = defaultdict(int)
     histogram = [0] * (HISTOGRAM_TOP // HISTOGRAM_STEP + 1)
     unqualified = []
@@ -163,17 +188,12 @@ def unit_report(actor: User, unit: Unit | None, start: date, end: date, *, cours
     total = Figures()
     for f in own.values():
         total.add(f)
-    children = [u for u in units if u.parent_id == unit.id]
-    subs = []
-    for child in children:
-        f = Figures()
-        for u in units:
-            if u.path.startswith(child.path):
-                f.add(own[u.id])
-        subs.append(SubUnit(child, f))
+    rolled = subtree_totals(units, own)
+    subs = [SubUnit(child, rolled[child.id]) for child in units if child.parent_id == unit.id]
     subs.sort(key=lambda s: (-s.figures.qualified_rate, -s.figures.participation_rate, s.unit.name))
     return UnitReport(unit=unit, start=start, end=end, year=year, course=course, figures=total, sub_units=subs,
-                      histogram=list(zip(labels, histogram, strict=True)), unqualified=unqualified)
+                      histogram=list(zip(labels, histogram, strict=True)), unqualified=unqualified,
+                      category=db.session.get(Category, category_id) if category_id and not course else None, user=one)
 
 
 def pct(part: float, whole: float) -> float:
@@ -197,6 +217,8 @@ def unit_dict(r: UnitReport) -> dict:
     return {
         "unit": {"id": r.unit.id, "name": r.unit.name}, "start": r.start, "end": r.end, "year": r.year,
         "course": {"id": r.course.id, "name": r.course.title} if r.course else None,
+        "category": {"id": r.category.id, "name": r.category.name} if r.category else None,
+        "user": {"id": r.user.id, "name": r.user.name} if r.user else None,
         "figures": figures_dict(r.figures),
         "sub_units": [{"unit": {"id": s.unit.id, "name": s.unit.name}, **figures_dict(s.figures)} for s in r.sub_units],
         "histogram": [{"credits": label, "cadres": n} for label, n in r.histogram],
@@ -224,8 +246,9 @@ def unit_sheets(d: dict) -> list:
     """The unit report's tables (from unit_dict) as export sheets: the same numbers as the JSON."""
     period = f"{d['start']} – {d['end']}"
     return [
-        (_("概况"), [_("单位"), _("期间"), _("考核年度"), *figure_headers()],
-         [[d["unit"]["name"], period, d["year"], *figure_cells(d["figures"])]]),
+        (_("概况"), [_("单位"), _("期间"), _("考核年度"), _("干部姓名"), _("课程"), _("课程分类"), *figure_headers()],
+         [[d["unit"]["name"], period, d["year"], (d["user"] or {}).get("name", ""), (d["course"] or {}).get("name", ""),
+           (d["category"] or {}).get("name", ""), *figure_cells(d["figures"])]]),
         (_("下级单位"), [_("排名"), _("单位"), *figure_headers()],
          [[i, s["unit"]["name"], *figure_cells(s)] for i, s in enumerate(d["sub_units"], start=1)]),
         (_("学分分布"), [_("计入学分"), _("人数")], [[h["credits"], h["cadres"]] for h in d["histogram"]]),

@@ -1,6 +1,7 @@
 """The unit report in the JSON API (operationId unitReport)."""
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from marshmallow import Schema, fields
 
@@ -47,6 +48,8 @@ class UnitReportOut(Schema):
     end = fields.Date()
     year = fields.Integer()
     course = fields.Nested(Ref, allow_none=True)
+    category = fields.Nested(Ref, allow_none=True)
+    user = fields.Nested(Ref, allow_none=True, metadata={"description": "the one cadre reported on, if chosen"})
     figures = fields.Nested(FiguresOut)
     sub_units = fields.List(fields.Nested(SubUnitOut), metadata={"description": "direct sub-units, best first"})
     histogram = fields.List(fields.Nested(BinOut))
@@ -71,4 +74,4 @@ def unit_report(args):
     d = unit_dict(report_for(current_user, flt))
     if args["format"] == "json":
         return d
-    return send_report("单位学习情况", "unit-report", flt, args["format"], unit_sheets(d))
+    return send_report(_("单位学习情况"), "unit-report", flt, args["format"], unit_sheets(d))

@@ -5,7 +5,6 @@ import math
 from datetime import date
 
 from flask import Blueprint, abort, render_template, request
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -13,11 +12,10 @@ from app.accounts.models import Role, Unit
 from app.accounts.scope import STAFF_ROLES
 from app.accounts.services import unit_choices
 from app.catalogue.models import Category, Course, CourseState
-from app.credits import services as credits
 from app.credits.labels import RANK_LABELS
 from app.extensions import db
 from app.reports.filters import resolve_filter
-from app.reports.unit import report_for
+from app.reports.unit import hours, report_for
 from app.web import int_arg
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
@@ -44,34 +42,19 @@ def short_name(unit: Unit, parent: Unit, limit: int = 9) -> str:
     return name if len(name) <= limit else name[: limit - 1] + "…"
 
 
-def _date_arg(name: str, default: date) -> date:
-    raw = request.args.get(name)
-    if not raw:
-        return default
+def _date_arg(name: str) -> date | None:
+    """A date from the query; missing or malformed is None (the default applies)."""
     try:
-        return date.fromisoformat(raw)
+        return date.fromisoformat(request.args.get(name) or "")
     except ValueError:
-        return default
-
-
-def period_args() -> tuple[date, date]:
-    """start/end from the query (this year so far by default; end before start is swapped)."""
-    today = credits.today()
-    start = _date_arg("start", date(today.year, 1, 1))
-    end = _date_arg("end", today)
-    if end < start:
-        start, end = end, start
-    if (end - start).days > 3 * 366:
-        start = date(end.year - 2, 1, 1)
-    return start, end
+        return None
 
 
 def page_filter():
     """The report filter from a page's query (unit, cadre, course, category, start, end); a bad date
-    falls back to the default, end before start is swapped."""
-    start, end = period_args()
+    falls back to the default, end before start is swapped, a period over three years shortened."""
     return resolve_filter(current_user, unit_id=int_arg("unit"), user_id=int_arg("cadre"), course_id=int_arg("course"),
-                          category_id=int_arg("category"), start=start, end=end, strict=False)
+                          category_id=int_arg("category"), start=_date_arg("start"), end=_date_arg("end"), strict=False)
 
 
 def filter_choices() -> dict:
@@ -104,6 +87,6 @@ def unit():
     return render_template("reports/unit.html", r=report, flt=flt, q=flt.args(), ranking=ranking,
                            flagged_names=flagged_names, f=report.figures, crumbs=unit_crumbs(report.unit),
                            course_id=flt.course.id if flt.course else None,
-                           category_id=flt.category.id if flt.category else None, hours=lambda s: round(s / 3600, 1),
+                           category_id=flt.category.id if flt.category else None, hours=hours,
                            ranks=RANK_LABELS,
                            **filter_choices())

@@ -14,7 +14,7 @@ from app.accounts.models import Unit, User
 from app.credits import services as credits
 from app.credits.labels import RANK_LABELS
 from app.extensions import db
-from app.reports.unit import pct
+from app.reports.unit import Figures, pct, subtree_totals
 
 Progress = Callable[[int, str], None]  # (percent, stage)
 
@@ -40,18 +40,13 @@ def year_end_sheets(actor: User, unit: Unit, year: int, *, as_of: date | None = 
     ua = credits.assess_unit(actor, unit, year)
     progress(50, _("汇总各单位"))
     units = list(db.session.scalars(select(Unit).where(Unit.path.startswith(unit.path)).order_by(Unit.path)))
-    own: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # unit id → [cadres, qualified]
+    own: dict[int, Figures] = defaultdict(Figures)
     for r in ua.rows:
-        own[r.unit_id][0] += 1
-        own[r.unit_id][1] += r.result.qualified
-    unit_rows = []
-    for u in units:
-        n = q = 0
-        for v in units:
-            if v.path.startswith(u.path):
-                n, q = n + own[v.id][0], q + own[v.id][1]
-        bad = n - q
-        unit_rows.append([u.name, u.depth - unit.depth + 1, n, q, bad, pct(q, n), n > 0 and bad * 3 >= n])
+        own[r.unit_id].cadres += 1
+        own[r.unit_id].qualified += r.result.qualified
+    rolled = subtree_totals(units, own)
+    unit_rows = [[u.name, u.depth - unit.depth + 1, f.cadres, f.qualified, f.unqualified, pct(f.qualified, f.cadres),
+                  f.flagged] for u in units for f in (rolled[u.id],)]
     rows = sorted(ua.rows, key=lambda r: (r.unit_name, r.name, r.user_id))
     unqualified = [r for r in rows if not r.result.qualified]
     status = {True: _("合格"), False: _("不合格")}

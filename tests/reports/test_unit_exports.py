@@ -96,7 +96,7 @@ def test_scope_in_every_format(app, committed, world):
     sheets = _sheets(own.data)
     flat = " ".join(str(v) for rows in sheets.values() for row in rows for v in row)
     assert "渭滨区" in flat and "金台区" not in flat and "王芳" not in flat
-    assert sheets["概况"][1][3] == 9
+    assert dict(zip(sheets["概况"][0], sheets["概况"][1], strict=True))["干部"] == 9
 
 
 def test_the_cadre_filter_and_a_bad_period(app, committed, world):
@@ -221,3 +221,76 @@ def test_the_pages(app, committed, world):
         e = db.session.scalar(db.select(ReportExport))
     got = viewer.get(f"/reports/exports/{e.id}/file")
     assert got.status_code == 200 and _sheets(got.data)["概况"][5] == ["合格", 6]
+
+
+def test_a_course_narrows_the_credits_too(app, committed, world):
+    from datetime import date
+
+    from app.credits import services as credits
+    from app.credits.models import CreditKind
+    from tests.reports.test_unit_report import _any_course
+
+    with app.test_request_context():
+        course_id = _any_course()
+        credits.award(committed[0], kind=CreditKind.ONLINE_COURSE, credits=10, hours=3, source_type="course_credits",
+                      source_id=course_id, title="课程", earned_on=date(2026, 6, 2))
+        db.session.commit()
+    org = _client(app, "org")
+    whole = org.get(f"/api/v1/reports/units?unit_id={world.city}&{PERIOD}").json
+    one = org.get(f"/api/v1/reports/units?unit_id={world.city}&course_id={course_id}&{PERIOD}").json
+    assert whole["figures"]["credits"] == 465 + 10
+    assert one["figures"]["credits"] == 10 and one["figures"]["participants"] == 4  # the test's credits are no course's
+    assert one["course"]["id"] == course_id
+    trend = org.get(f"/api/v1/reports/trends?unit_id={world.city}&course_id={course_id}&{PERIOD}").json
+    assert trend["totals"]["credits"] == 10  # the two reports agree
+
+
+def test_hostile_filters_are_clear_errors(app, committed, world):
+    org = _client(app, "org")
+    for url in ("/api/v1/reports/courses?start=0001-01-01&end=0001-01-05", "/api/v1/reports/trends?start=9999-12-01",
+                "/api/v1/reports/units?end=9999-12-31"):
+        r = org.get(url)
+        assert r.status_code == 400 and "日期应在" in r.json["detail"], url
+    for path in ("/reports/units", "/reports/courses", "/reports/trends"):
+        assert org.get(path + "?start=0001-01-01&end=9999-12-31").status_code == 200  # the default period instead
+        assert org.get(path + "?unit=99999999999999999999").status_code == 404
+    r = org.get("/api/v1/reports/units?unit_id=2147483648")
+    assert r.status_code in (400, 404) and r.is_json
+    html = org.get("/reports/units").get_data(as_text=True)
+    token = html.split('name="csrf_token" value="')[1].split('"')[0]
+    r = org.c.post("/reports/exports", data={"csrf_token": token, "kind": "unit", "unit": "99999999999999999999"})
+    assert r.status_code == 302  # back with the message 筛选条件无效
+    assert org.post("/api/v1/reports/exports", json={"kind": "trend", "granularity": "hour"}).status_code == 400
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count(ReportExport.id))) == 0
+
+
+def test_stuck_exports_do_not_lock_anyone_out(app, committed, world):
+    with app.app_context():
+        old = utcnow() - timedelta(hours=7)
+        for _ in range(3):
+            db.session.add(ReportExport(user_id=world.wb_viewer, kind="unit", fmt="xlsx", params={}, title="t",
+                                        state="running", progress=10, created_at=old))
+        db.session.commit()
+    assert _client(app, "wbview").post("/api/v1/reports/exports", json={"kind": "unit"}).status_code == 202
+    with app.test_request_context():
+        export_jobs.expire_exports()
+        db.session.commit()
+        states = db.session.scalars(db.select(ReportExport.state).order_by(ReportExport.id)).all()
+        assert states == ["failed", "failed", "failed", "done"]
+
+
+def test_a_unit_name_with_braces_and_a_lost_scope(app, committed, world):
+    from app.accounts.models import Unit
+
+    with app.app_context():
+        db.session.get(Unit, world.wb).name = "渭滨区{一}"
+        db.session.commit()
+    viewer = _client(app, "wbview")
+    e = viewer.post("/api/v1/reports/exports", json={"kind": "unit", "format": "xlsx"}).json
+    assert e["state"] == "done" and e["filename"].startswith("单位学习情况-渭滨区{一}-")
+    assert viewer.get(e["download_url"]).status_code == 200
+    with app.app_context():  # the viewer moves to 金台区: the file of 渭滨区 is no longer theirs to read
+        db.session.get(User, world.wb_viewer).unit_id = world.jt
+        db.session.commit()
+    assert viewer.get(e["download_url"]).status_code == 404
