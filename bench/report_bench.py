@@ -4,7 +4,8 @@
                                   ÷ time of the bare SQL aggregations it needs, run directly on the
                                   same database (cadres, study time and participants, time online,
                                   credits per unit for the period; each cadre's name, unit and rank,
-                                  and credits by category for the year). Median of 5 runs each; aim ≤ 2.
+                                  and credits by category and hours per cadre for the year).
+                                  Median of 5 runs each; aim ≤ 2.
     unit_report_vs_sql_postgres   the same on PostgreSQL (127.0.0.1:5432).
     unit_report_ms_sqlite/postgres the report's own median time.
     archive_ms                    a person's learning archive (app.reports.archive.person_archive) for
@@ -45,8 +46,11 @@ BARE_SQL = {
               "WHERE u.role = 'cadre' AND u.is_active AND o.day BETWEEN :start AND :end GROUP BY u.unit_id",
     "credits": "SELECT u.unit_id, sum(e.credits) FROM credit_entries e JOIN users u ON u.id = e.user_id "
                "WHERE u.role = 'cadre' AND u.is_active AND e.earned_on BETWEEN :start AND :end GROUP BY u.unit_id",
-    "by_category": "SELECT e.user_id, e.category, sum(e.credits) FROM credit_entries e WHERE e.year = :year "
-                   "GROUP BY e.user_id, e.category",
+    "by_category": "SELECT e.user_id, e.year, sum(CASE WHEN e.category = 'basic' THEN e.credits ELSE 0 END), "
+                   "sum(CASE WHEN e.category = 'additional' THEN e.credits ELSE 0 END), "
+                   "sum(CASE WHEN e.category = 'reward' THEN e.credits ELSE 0 END), "
+                   "sum(CASE WHEN e.category = 'adjustment' THEN e.credits ELSE 0 END), sum(e.hours) "
+                   "FROM credit_entries e WHERE e.year = :year GROUP BY e.user_id, e.year",
 }
 
 
