@@ -17,7 +17,7 @@ from app.catalogue.services import get_course
 from app.db import commit
 from app.errors import DomainError, PermissionDenied
 from app.exams import services
-from app.exams.models import AttemptEnd, ExamSetting
+from app.exams.models import AttemptEnd, ExamAttempt, ExamSetting
 from app.extensions import db
 from app.learning.models import CourseProgress
 from app.web import int_arg
@@ -58,12 +58,15 @@ def _sections(questions: list[dict]) -> list[dict]:
 
 
 def open_exams(user) -> list[services.ExamStatus]:
-    """The cadre's completed courses with an exam not yet passed (what 考试与论文 offers)."""
+    """The cadre's completed courses with an exam not yet passed (what 考试与论文 offers). Passed ones
+    are left out by the query, so the full status is worked out only for the few still open."""
+    passed = select(ExamAttempt.id).where(ExamAttempt.user_id == user.id, ExamAttempt.course_id == Course.id,
+                                          ExamAttempt.passed.is_(True))
     courses = db.session.scalars(
         select(Course).join(CourseProgress, CourseProgress.course_id == Course.id)
         .join(ExamSetting, ExamSetting.course_id == Course.id)
         .where(CourseProgress.user_id == user.id, CourseProgress.completed_at.is_not(None),
-               Course.state == CourseState.PUBLISHED)
+               Course.state == CourseState.PUBLISHED, ~passed.exists())
         .order_by(CourseProgress.completed_at.desc(), Course.id))
     statuses = [services.exam_status(user, course) for course in courses]
     return [st for st in statuses if not st.passed]
