@@ -232,6 +232,7 @@ def card_issue(user_id: int):
 @admin_bp.post("/cards/<int:card_id>/lost")
 @login_required
 def card_lost(card_id: int):
+    require_role(current_user, *ADMIN_ROLES)
     ConfirmForm().validate_on_submit() or abort(400)
     card = services.get_card(current_user, card_id)
     try:
@@ -247,6 +248,7 @@ def card_lost(card_id: int):
 @admin_bp.post("/cards/<int:card_id>/reissue")
 @login_required
 def card_reissue(card_id: int):
+    require_role(current_user, *ADMIN_ROLES)
     ConfirmForm().validate_on_submit() or abort(400)
     card = services.get_card(current_user, card_id)
     try:
@@ -261,6 +263,7 @@ def card_reissue(card_id: int):
 @admin_bp.post("/cards/<int:card_id>/cancel")
 @login_required
 def card_cancel(card_id: int):
+    require_role(current_user, *ADMIN_ROLES)
     form = CancelCardForm()
     card = services.get_card(current_user, card_id)
     if not form.validate_on_submit():
