@@ -6,7 +6,7 @@ FLASK := FLASK_APP=wsgi.py $(VENV)/bin/flask
 PORT ?= 5000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup system-deps translations messages db serve worker bench clean
+.PHONY: run test setup system-deps translations messages db serve worker bench prod-check clean
 
 run: setup db
 	@$(FLASK) demo --if-empty
@@ -70,6 +70,11 @@ worker:
 
 bench: setup
 	@$(PY) bench/run.py
+
+# The production stack on loopback (PostgreSQL, Redis, gunicorn, flask worker, nginx; nginx is
+# installed when missing) and a smoke journey through it: deploy/prod_check.py, docs/deploy.md.
+prod-check: setup
+	@$(PY) deploy/prod_check.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
