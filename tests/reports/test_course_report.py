@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 import pytest
-from openpyxl import load_workbook
 
 from app.accounts.models import User
 from app.catalogue import services as catalogue
@@ -42,9 +41,9 @@ from app.extensions import db
 from app.learning.models import CourseProgress, StudyDay
 from app.reports.course import course_report, figures_dict, period_instants
 from app.reports.filters import resolve_filter
-from tests.conftest import ApiClient
 from tests.credits.conftest import clock, unit_of_nine  # noqa: F401
 from tests.exams.conftest import add_bank, right_answers
+from tests.reports.helpers import logged_in, xlsx_rows
 
 START, END = date(2026, 1, 1), date(2026, 11, 23)
 PERIOD = "start=2026-01-01&end=2026-11-23"
@@ -240,19 +239,10 @@ HEADER_KEYS = {"开始学习": "enrolments", "其中已完成": "enrolled_comple
                "论文通过": "papers_approved"}
 
 
-def _client(app, login: str) -> ApiClient:
-    c = ApiClient(app.test_client())
-    assert c.login(login).status_code == 200
-    return c
-
-
-def _sheets(body: bytes) -> dict[str, list[list]]:
-    wb = load_workbook(io.BytesIO(body))
-    return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
 
 
 def test_the_json_by_hand(app, committed, world):
-    d = _client(app, "org").get(f"/api/v1/reports/courses?unit_id={world.city}&{PERIOD}").json
+    d = logged_in(app, "org").get(f"/api/v1/reports/courses?unit_id={world.city}&{PERIOD}").json
     assert (d["cadres"], d["unit"]["name"], d["course"], d["start"]) == (9, "测试市", None, "2026-01-01")
     assert _f(d["figures"]) == (8, 4, 50.0, 5, 5, 0.7, 6, 65.0, 5, 3, 60.0, 3, 2)
     assert d["figures"]["study_hours"] == 3.6
@@ -260,12 +250,12 @@ def test_the_json_by_hand(app, committed, world):
         ("党建", "政治理论", 60.0), ("经济", "政治理论", 50.0), ("汽车", "本地模块", 0.0)]
     assert [(s["unit"]["name"], s["cadres"], s["pass_pct"]) for s in d["sub_units"]] == [
         ("渭滨区", 8, 50.0), ("金台区", 1, 100.0)]
-    r = _client(app, "org").get(f"/api/v1/reports/courses?course_id={committed.a}&category_id={committed.local}")
+    r = logged_in(app, "org").get(f"/api/v1/reports/courses?course_id={committed.a}&category_id={committed.local}")
     assert r.status_code == 200 and r.json["course"]["name"] == "党建" and r.json["category"] is None
 
 
 def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
-    org = _client(app, "org")
+    org = logged_in(app, "org")
     url = f"/api/v1/reports/courses?unit_id={world.city}&{PERIOD}"
     d = org.get(url).json
     r = org.get(url + "&format=xlsx")
@@ -273,7 +263,7 @@ def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
     disposition = r.headers["Content-Disposition"]
     assert "filename*=UTF-8''%E8%AF%BE%E7%A8%8B" in disposition  # 课程学习情况-…
     assert f'filename="course-report-{world.city}-2026-01-01-2026-11-23.xlsx"' in disposition
-    sheets = _sheets(r.data)
+    sheets = xlsx_rows(r.data)
     assert list(sheets) == ["概况", "课程", "按单位"]
     head, row = sheets["概况"]
     got = dict(zip(head, row, strict=True))
@@ -307,23 +297,23 @@ def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
 
 
 def test_scope_in_every_format(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     for fmt in ("json", "csv", "xlsx"):
         assert viewer.get(f"/api/v1/reports/courses?unit_id={world.city}&format={fmt}").status_code == 404
         assert viewer.get(f"/api/v1/reports/courses?user_id={world.jt_cadre}&format={fmt}").status_code == 404
     for fmt in ("xlsx", "csv"):
         own = viewer.get(f"/api/v1/reports/courses?{PERIOD}&format={fmt}")  # their own district by default
         assert own.status_code == 200
-        flat = (" ".join(str(v) for rows in _sheets(own.data).values() for row in rows for v in row) if fmt == "xlsx"
+        flat = (" ".join(str(v) for rows in xlsx_rows(own.data).values() for row in rows for v in row) if fmt == "xlsx"
                 else own.data.decode("utf-8"))
         assert "渭滨区财政局" in flat and "党建" in flat
         assert "金台区" not in flat and "测试市" not in flat and "汽车" not in flat  # 汽车: only 王芳 took it
-    assert _sheets(viewer.get(f"/api/v1/reports/courses?{PERIOD}&format=xlsx").data)["概况"][1][1] == 8
+    assert xlsx_rows(viewer.get(f"/api/v1/reports/courses?{PERIOD}&format=xlsx").data)["概况"][1][1] == 8
     assert viewer.get("/api/v1/reports/courses?start=2026-05-01&end=2026-04-01").status_code == 400
 
 
 def test_the_course_report_page(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     html = viewer.get(f"/reports/courses?unit={world.wb}&{PERIOD}").get_data(as_text=True)
     stat = dict(re.findall(r'data-stat="(\w+)">([\d,.%–]+)<', html))
     assert (stat["enrolments"], stat["completion_pct"], stat["completions"], stat["avg_study_hours"]) == (

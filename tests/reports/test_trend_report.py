@@ -17,12 +17,10 @@ Course c1 is in category k1, c2 in k2. Times are local (Asia/Shanghai); completi
 """
 from __future__ import annotations
 
-import io
 import re
 from datetime import date, datetime, timezone
 
 import pytest
-from openpyxl import load_workbook
 
 from app.accounts.models import User
 from app.catalogue import services as catalogue
@@ -33,8 +31,8 @@ from app.extensions import db
 from app.learning.models import CourseProgress, OnlineDay, StudyDay
 from app.reports.filters import resolve_filter
 from app.reports.trend import auto_granularity, buckets, trend_report
-from tests.conftest import ApiClient
 from tests.credits.conftest import clock, unit_of_nine  # noqa: F401
+from tests.reports.helpers import logged_in, xlsx_rows
 
 START, END = date(2026, 3, 25), date(2026, 4, 14)
 PERIOD = "start=2026-03-25&end=2026-04-14"
@@ -245,14 +243,9 @@ def test_scope(trend_city, world):
 
 # the API and the files -----------------------------------------------------------------------
 
-def _client(app, login: str) -> ApiClient:
-    c = ApiClient(app.test_client())
-    assert c.login(login).status_code == 200
-    return c
-
 
 def test_the_json_by_hand(app, committed, world):
-    d = _client(app, "org").get(f"/api/v1/reports/trends?unit_id={world.city}&{PERIOD}&granularity=week").json
+    d = logged_in(app, "org").get(f"/api/v1/reports/trends?unit_id={world.city}&{PERIOD}&granularity=week").json
     assert (d["granularity"], d["automatic"], d["online_narrowed"]) == ("week", False, False)
     assert [(p["start"], p["end"], p["partial"], p["days"]) for p in d["points"]] == [
         ("2026-03-25", "2026-03-29", True, 5), ("2026-03-30", "2026-04-05", False, 7),
@@ -262,13 +255,9 @@ def test_the_json_by_hand(app, committed, world):
         (round(600 / 3600, 1), 1, -8, 0)]
     assert d["totals"] == {"cadres": 9, "study_hours": round(5600 / 3600, 1), "active_learners": 4, "active_pct": 44.4,
                            "online_hours": round(5700 / 3600, 1), "credits": 18, "completions": 3}
-    auto = _client(app, "org").get(f"/api/v1/reports/trends?unit_id={world.city}&{PERIOD}").json
+    auto = logged_in(app, "org").get(f"/api/v1/reports/trends?unit_id={world.city}&{PERIOD}").json
     assert (auto["granularity"], auto["automatic"], len(auto["points"])) == ("day", True, 21)
 
-
-def _sheets(body: bytes) -> dict[str, list[list]]:
-    wb = load_workbook(io.BytesIO(body))
-    return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
 
 
 def _plain(v):
@@ -282,7 +271,7 @@ def _json_rows(d: dict) -> list[list]:
 
 
 def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
-    org = _client(app, "org")
+    org = logged_in(app, "org")
     url = f"/api/v1/reports/trends?unit_id={world.city}&{PERIOD}&granularity=day&course_id={committed['c1']}"
     d = org.get(url).json
     r = org.get(url + "&format=xlsx")
@@ -290,7 +279,7 @@ def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
     cd = r.headers["Content-Disposition"]
     assert "filename*=UTF-8''%E5%AD%A6%E4%B9%A0%E8%B6%8B%E5%8A%BF-" in cd  # 学习趋势-测试市-…
     assert f'filename="trend-{world.city}-2026-03-25-2026-04-14.xlsx"' in cd
-    sheets = _sheets(r.data)
+    sheets = xlsx_rows(r.data)
     rows = sheets["趋势"]
     assert rows[0][:6] == ["开始日期", "结束日期", "学习时长(小时)", "活跃学员(人)", "在线时长(小时)", "学分"]
     assert [[_plain(v) for v in row] for row in rows[1:]] == _json_rows(d)
@@ -304,11 +293,11 @@ def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
 
 
 def test_scope_in_every_format(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     for fmt in ("json", "xlsx", "csv"):
         assert viewer.get(f"/api/v1/reports/trends?unit_id={world.jt}&format={fmt}").status_code == 404
         assert viewer.get(f"/api/v1/reports/trends?user_id={world.jt_cadre}&format={fmt}").status_code == 404
-    rows = _sheets(viewer.get(f"/api/v1/reports/trends?{PERIOD}&granularity=week&format=xlsx").data)["趋势"][1:]
+    rows = xlsx_rows(viewer.get(f"/api/v1/reports/trends?{PERIOD}&granularity=week&format=xlsx").data)["趋势"][1:]
     # 王芳's 600 s on 04-14 are 金台区's: the last week is empty for 渭滨区
     assert [(r[2], r[3]) for r in rows] == [(round(500 / 3600, 1), 1), (round(4500 / 3600, 1), 2), (0, 0), (0, 0)]
     assert viewer.get(f"/api/v1/reports/trends?{PERIOD}&granularity=year").status_code in (400, 422)
@@ -317,14 +306,14 @@ def test_scope_in_every_format(app, committed, world):
 
 
 def test_the_trend_as_a_background_export(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     r = viewer.post("/api/v1/reports/exports", json={"kind": "trend", "granularity": "week", "start": "2026-03-25",
                                                       "end": "2026-04-14"})
     assert r.status_code == 202, r.json
     e = r.json  # the test configuration runs jobs at once
     assert (e["state"], e["params"]["granularity"], e["params"]["unit_id"]) == ("done", "week", world.wb)
     assert e["title"].startswith("学习趋势 · 渭滨区") and e["filename"] == "学习趋势-渭滨区-2026-03-25-2026-04-14.xlsx"
-    rows = _sheets(viewer.get(e["download_url"]).data)["趋势"][1:]
+    rows = xlsx_rows(viewer.get(e["download_url"]).data)["趋势"][1:]
     d = viewer.get(f"/api/v1/reports/trends?{PERIOD}&granularity=week").json
     assert [[_plain(v) for v in row] for row in rows] == _json_rows(d)
     assert viewer.post("/api/v1/reports/exports", json={"kind": "trend", "unit_id": world.jt}).status_code == 404
@@ -332,7 +321,7 @@ def test_the_trend_as_a_background_export(app, committed, world):
 # the page ------------------------------------------------------------------------------------
 
 def test_the_trend_page(app, committed, world):
-    org = _client(app, "org")
+    org = logged_in(app, "org")
     html = org.get(f"/reports/trends?unit={world.city}&{PERIOD}&granularity=week").get_data(as_text=True)
     stat = dict(re.findall(r'data-stat="(\w+)">([\d,.-]+)<', html))
     assert stat == {"study_hours": "1.6", "learners": "4", "online_hours": "1.6", "credits": "18", "completions": "3"}
@@ -343,7 +332,7 @@ def test_the_trend_page(app, committed, world):
     daily = org.get(f"/reports/trends?unit={world.city}&{PERIOD}&granularity=year").get_data(as_text=True)
     assert daily.count("<tr") - 2 == 21  # an unknown granularity: automatic, by day
     assert "自动选择" in daily
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     assert viewer.get(f"/reports/trends?unit={world.jt}").status_code == 404
     assert viewer.get(f"/reports/trends?cadre={world.jt_cadre}").status_code == 404
 

@@ -9,7 +9,6 @@ import os
 from datetime import timedelta
 
 import pytest
-from openpyxl import load_workbook
 
 from app.accounts.models import User
 from app.audit.models import AuditEvent
@@ -17,9 +16,11 @@ from app.db import utcnow
 from app.extensions import db
 from app.reports import export_jobs
 from app.reports.models import ReportExport
-from tests.conftest import ApiClient
 from tests.credits.conftest import clock, give, unit_of_nine  # noqa: F401
 from tests.reports.test_unit_report import fill_city
+from openpyxl import load_workbook
+
+from tests.reports.helpers import logged_in, xlsx_rows
 
 PERIOD = "start=2026-01-01&end=2026-11-23"
 
@@ -34,19 +35,10 @@ def committed(app, world, unit_of_nine, clock):  # noqa: F811
     return ids
 
 
-def _client(app, login: str) -> ApiClient:
-    c = ApiClient(app.test_client())
-    assert c.login(login).status_code == 200
-    return c
-
-
-def _sheets(body: bytes) -> dict[str, list[list]]:
-    wb = load_workbook(io.BytesIO(body))
-    return {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
 
 
 def test_unit_report_json_by_hand(app, committed, world):
-    d = _client(app, "org").get(f"/api/v1/reports/units?unit_id={world.city}&{PERIOD}").json
+    d = logged_in(app, "org").get(f"/api/v1/reports/units?unit_id={world.city}&{PERIOD}").json
     f = d["figures"]
     assert (f["cadres"], f["participants"], f["participation_pct"], f["credits"]) == (10, 4, 40.0, 465)
     assert (f["qualified"], f["unqualified"], f["qualified_pct"], f["flagged"]) == (7, 3, 70.0, False)
@@ -59,7 +51,7 @@ def test_unit_report_json_by_hand(app, committed, world):
 
 
 def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
-    org = _client(app, "org")
+    org = logged_in(app, "org")
     url = f"/api/v1/reports/units?unit_id={world.city}&{PERIOD}"
     d = org.get(url).json
     r = org.get(url + "&format=xlsx")
@@ -74,33 +66,40 @@ def test_the_xlsx_and_csv_carry_the_json(app, committed, world):
     assert (got["干部"], got["参学人数"], got["参学率(%)"], got["期间学分"], got["合格率(%)"]) == (
         f["cadres"], f["participants"], f["participation_pct"], f["credits"], f["qualified_pct"])
     assert got["学习时长(小时)"] == f["study_hours"] and got["不合格达三分之一"] == "否"
-    subs = _sheets(r.data)["下级单位"][1:]
+    subs = xlsx_rows(r.data)["下级单位"][1:]
     assert [(s[1], s[2], s[10]) for s in subs] == [(s["unit"]["name"], s["cadres"], s["qualified_pct"])
                                                    for s in d["sub_units"]]
-    hist = _sheets(r.data)["学分分布"][1:]
+    hist = xlsx_rows(r.data)["学分分布"][1:]
     assert [tuple(h) for h in hist] == [(b["credits"], b["cadres"]) for b in d["histogram"]]
-    names = sorted(u[0] for u in _sheets(r.data)["不合格名单"][1:])
+    names = sorted(u[0] for u in xlsx_rows(r.data)["不合格名单"][1:])
     assert names == sorted(u["name"] for u in d["unqualified"])
     c = org.get(url + "&format=csv")
     text = c.data.decode("utf-8")
-    assert text.startswith("\ufeff") and "单位学习情况" not in text.splitlines()[0]
-    assert "\r\n概况\r\n" in "\r\n" + text.lstrip("\ufeff") and ",465," in text
+    assert text.startswith("\ufeff")
+    import csv
+
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[0] == ["概况"] and rows[1][:4] == ["单位", "期间", "考核年度", "干部姓名"]
+    summary = dict(zip(rows[1], rows[2], strict=True))
+    assert (summary["干部"], summary["期间学分"], summary["合格率(%)"]) == ("10", "465", "70.0")
+    titles = [r[0] for i, r in enumerate(rows) if len(r) == 1 and (i == 0 or rows[i - 1] == [])]
+    assert titles == ["概况", "下级单位", "学分分布", "不合格名单"]
 
 
 def test_scope_in_every_format(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     for fmt in ("json", "csv", "xlsx"):
         assert viewer.get(f"/api/v1/reports/units?unit_id={world.city}&format={fmt}").status_code == 404
         assert viewer.get(f"/api/v1/reports/units?user_id={world.jt_cadre}&format={fmt}").status_code == 404
     own = viewer.get(f"/api/v1/reports/units?{PERIOD}&format=xlsx")  # their own district by default
-    sheets = _sheets(own.data)
+    sheets = xlsx_rows(own.data)
     flat = " ".join(str(v) for rows in sheets.values() for row in rows for v in row)
     assert "渭滨区" in flat and "金台区" not in flat and "王芳" not in flat
     assert dict(zip(sheets["概况"][0], sheets["概况"][1], strict=True))["干部"] == 9
 
 
 def test_the_cadre_filter_and_a_bad_period(app, committed, world):
-    org = _client(app, "org")
+    org = logged_in(app, "org")
     one = committed[0]
     f = org.get(f"/api/v1/reports/units?user_id={one}&{PERIOD}").json["figures"]
     assert (f["cadres"], f["participants"], f["credits"], f["qualified"]) == (1, 1, 60, 1)
@@ -111,7 +110,7 @@ def test_the_cadre_filter_and_a_bad_period(app, committed, world):
 
 
 def test_the_year_end_report_is_one_file_built_in_the_background(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     r = viewer.post("/api/v1/reports/exports", json={"kind": "year_end", "year": 2026})
     assert r.status_code == 202, r.json
     e = r.json  # the test configuration runs jobs at once: the export is finished
@@ -120,7 +119,7 @@ def test_the_year_end_report_is_one_file_built_in_the_background(app, committed,
     got = viewer.get(e["download_url"])
     assert got.status_code == 200 and got.headers["Cache-Control"] == "no-store"
     assert "filename*=UTF-8''" in got.headers["Content-Disposition"]
-    sheets = _sheets(got.data)
+    sheets = xlsx_rows(got.data)
     assert list(sheets) == ["概况", "各单位", "考核名单", "不合格名单"]
     summary = {row[0]: row[1] for row in sheets["概况"][1:]}
     assert (summary["干部"], summary["合格"], summary["不合格"], summary["合格率(%)"]) == (9, 6, 3, 66.7)
@@ -141,13 +140,13 @@ def test_the_year_end_report_is_one_file_built_in_the_background(app, committed,
 
 
 def test_an_export_is_its_owners_only(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     e = viewer.post("/api/v1/reports/exports", json={"kind": "unit", "format": "csv", "start": "2026-01-01",
                                                       "end": "2026-11-23"}).json
     assert e["state"] == "done"
     body = viewer.get(e["download_url"]).data.decode("utf-8")
     assert body.startswith("\ufeff") and "渭滨区" in body and "金台区" not in body
-    other = _client(app, "org")
+    other = logged_in(app, "org")
     assert other.get(f"/api/v1/reports/exports/{e['id']}").status_code == 404
     assert other.get(f"/api/v1/reports/exports/{e['id']}/file").status_code == 404
     assert other.get(f"/reports/exports/{e['id']}/file").status_code == 404
@@ -156,7 +155,7 @@ def test_an_export_is_its_owners_only(app, committed, world):
 
 
 def test_bad_requests_change_nothing(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     assert viewer.post("/api/v1/reports/exports", json={"kind": "everything"}).status_code == 400
     assert viewer.post("/api/v1/reports/exports", json={"kind": "unit", "format": "pdf"}).status_code == 400
     r = viewer.post("/api/v1/reports/exports", json={"kind": "year_end", "unit_id": world.city})
@@ -177,7 +176,7 @@ def test_at_most_three_running_at_once(app, committed, world):
             db.session.add(ReportExport(user_id=world.wb_viewer, kind="unit", fmt="xlsx", params={}, title="t",
                                         state="running", progress=10))
         db.session.commit()
-    r = _client(app, "wbview").post("/api/v1/reports/exports", json={"kind": "unit"})
+    r = logged_in(app, "wbview").post("/api/v1/reports/exports", json={"kind": "unit"})
     assert r.status_code == 422 and r.json["code"] == "too_many_exports"
 
 
@@ -207,7 +206,7 @@ def test_a_failure_is_recorded_and_a_retried_job_does_nothing(app, committed, wo
 
 
 def test_the_pages(app, committed, world):
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     html = viewer.get(f"/reports/units?{PERIOD}").get_data(as_text=True)
     assert "年度学分考核报表" in html and 'name="kind" value="year_end"' in html
     assert "/api/v1/reports/units?" in html and "format=xlsx" in html
@@ -220,7 +219,7 @@ def test_the_pages(app, committed, world):
     with app.app_context():
         e = db.session.scalar(db.select(ReportExport))
     got = viewer.get(f"/reports/exports/{e.id}/file")
-    assert got.status_code == 200 and _sheets(got.data)["概况"][5] == ["合格", 6]
+    assert got.status_code == 200 and xlsx_rows(got.data)["概况"][5] == ["合格", 6]
 
 
 def test_a_course_narrows_the_credits_too(app, committed, world):
@@ -235,7 +234,7 @@ def test_a_course_narrows_the_credits_too(app, committed, world):
         credits.award(committed[0], kind=CreditKind.ONLINE_COURSE, credits=10, hours=3, source_type="course_credits",
                       source_id=course_id, title="课程", earned_on=date(2026, 6, 2))
         db.session.commit()
-    org = _client(app, "org")
+    org = logged_in(app, "org")
     whole = org.get(f"/api/v1/reports/units?unit_id={world.city}&{PERIOD}").json
     one = org.get(f"/api/v1/reports/units?unit_id={world.city}&course_id={course_id}&{PERIOD}").json
     assert whole["figures"]["credits"] == 465 + 10
@@ -246,7 +245,7 @@ def test_a_course_narrows_the_credits_too(app, committed, world):
 
 
 def test_hostile_filters_are_clear_errors(app, committed, world):
-    org = _client(app, "org")
+    org = logged_in(app, "org")
     for url in ("/api/v1/reports/courses?start=0001-01-01&end=0001-01-05", "/api/v1/reports/trends?start=9999-12-01",
                 "/api/v1/reports/units?end=9999-12-31"):
         r = org.get(url)
@@ -272,7 +271,7 @@ def test_stuck_exports_do_not_lock_anyone_out(app, committed, world):
             db.session.add(ReportExport(user_id=world.wb_viewer, kind="unit", fmt="xlsx", params={}, title="t",
                                         state="running", progress=10, created_at=old))
         db.session.commit()
-    assert _client(app, "wbview").post("/api/v1/reports/exports", json={"kind": "unit"}).status_code == 202
+    assert logged_in(app, "wbview").post("/api/v1/reports/exports", json={"kind": "unit"}).status_code == 202
     with app.test_request_context():
         export_jobs.expire_exports()
         db.session.commit()
@@ -286,7 +285,7 @@ def test_a_unit_name_with_braces_and_a_lost_scope(app, committed, world):
     with app.app_context():
         db.session.get(Unit, world.wb).name = "渭滨区{一}"
         db.session.commit()
-    viewer = _client(app, "wbview")
+    viewer = logged_in(app, "wbview")
     e = viewer.post("/api/v1/reports/exports", json={"kind": "unit", "format": "xlsx"}).json
     assert e["state"] == "done" and e["filename"].startswith("单位学习情况-渭滨区{一}-")
     assert viewer.get(e["download_url"]).status_code == 200
@@ -294,3 +293,28 @@ def test_a_unit_name_with_braces_and_a_lost_scope(app, committed, world):
         db.session.get(User, world.wb_viewer).unit_id = world.jt
         db.session.commit()
     assert viewer.get(e["download_url"]).status_code == 404
+
+
+def test_the_year_end_report_tells_its_progress_while_it_is_written(app, committed, world):
+    from app.accounts.models import Unit
+    from app.reports.exports import xlsx_bytes
+    from app.reports.year_end import year_end_sheets
+
+    from app.reports import year_end
+
+    seen = []
+    every = year_end.counting.__defaults__
+    year_end.counting.__defaults__ = (1,)  # tell every row of this small unit
+    try:
+        with app.test_request_context():
+            org = db.session.get(User, world.orgadmin)
+            sheets = year_end_sheets(org, db.session.get(Unit, world.city), 2026,
+                                     progress=lambda p, stage: seen.append((p, stage)))
+            assert [p for p, _ in seen] == [5, 50]  # the rows come later, as the file is written
+            xlsx_bytes(sheets)
+    finally:
+        year_end.counting.__defaults__ = every
+    stages = [stage for _, stage in seen]
+    assert "写入考核名单" in stages and "写入不合格名单" in stages
+    percents = [p for p, _ in seen]
+    assert percents == sorted(percents) and 55 <= percents[2] and percents[-1] == 95
