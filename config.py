@@ -17,6 +17,9 @@ class Default:
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite in the instance folder
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     SQLITE_BUSY_TIMEOUT_MS = 10_000
+    # The instance folder (default SQLite database, job queue, uploads kept off the web root,
+    # exports, search index). None: instance/ beside this file.
+    INSTANCE_PATH: str | None = None
 
     # Sessions and cookies
     SESSION_COOKIE_NAME = "cadre_session"
@@ -26,6 +29,9 @@ class Default:
     PERMANENT_SESSION_LIFETIME = timedelta(hours=8)
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     WTF_CSRF_HEADERS = ["X-CSRFToken", "X-CSRF-Token"]
+    # Over HTTPS a write must also carry a same-origin Referer (Flask-WTF's default); API clients
+    # that cannot send one may turn it off, the token is still required.
+    WTF_CSRF_SSL_STRICT = True
 
     # i18n: Simplified Chinese first, English second
     BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
@@ -83,6 +89,9 @@ class Default:
     # "immediate" runs jobs in-process (tests).
     JOBS_BACKEND = "sqlite"
     REDIS_URL = "redis://127.0.0.1:6379/0"
+    # The periodic jobs (exam deadline sweep, stale media jobs, export expiry) are idempotent, but
+    # with workers on several machines one of them is enough: CADRE_JOBS_PERIODIC=0 on the others.
+    JOBS_PERIODIC = True
 
     # OpenAPI (flask-smorest)
     API_TITLE = "干部在线学习中心 API"

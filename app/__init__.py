@@ -17,6 +17,8 @@ def create_app(config: str | dict | None = None) -> Flask:
     name = config if isinstance(config, str) else overrides.pop("ENV_NAME", None) if overrides else None
     app.config.update(config_module.load(name))
     app.config.update(overrides)
+    if app.config.get("INSTANCE_PATH"):
+        app.instance_path = os.path.abspath(app.config["INSTANCE_PATH"])
     os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "cadre.sqlite3")
@@ -273,6 +275,26 @@ def _register_template_helpers(app: Flask) -> None:
     def duration(seconds) -> str:
         s = int(round(seconds or 0))
         return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
+
+    _static_versions: dict[str, str] = {}
+
+    @app.url_defaults
+    def _static_version(endpoint, values):
+        # Static files are cached for days by browsers and nginx: their URLs carry the file's
+        # modification time and size, so a deployment that changes a file changes its URL.
+        if endpoint != "static" or "filename" not in values or "v" in values:
+            return
+        name = values["filename"]
+        version = _static_versions.get(name)
+        if version is None:
+            try:
+                st = os.stat(os.path.join(app.static_folder, name))
+                version = f"{int(st.st_mtime):x}{st.st_size:x}"
+            except OSError:
+                version = ""
+            _static_versions[name] = version
+        if version:
+            values["v"] = version
 
     app.jinja_env.globals["course_state_badge"] = course_state_badge
     app.jinja_env.filters["duration"] = duration

@@ -86,6 +86,6 @@ def run_worker(app: Flask, workers: int = 2) -> None:
     global _worker_app
     _worker_app = app
     load_job_modules()
-    Consumer(huey, workers=workers, worker_type="thread", periodic=True).run()
+    Consumer(huey, workers=workers, worker_type="thread", periodic=bool(app.config["JOBS_PERIODIC"])).run()
 
 

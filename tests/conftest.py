@@ -43,9 +43,8 @@ def app(tmp_path_factory):
 
     url = _database_url(tmp_path_factory, os.environ.get("PYTEST_XDIST_WORKER", "main"))
     instance = tmp_path_factory.mktemp("instance")
-    application = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url,
+    application = create_app({"ENV_NAME": "testing", "SQLALCHEMY_DATABASE_URI": url, "INSTANCE_PATH": str(instance),
                               "MEDIA_ROOT": str(tmp_path_factory.mktemp("media"))})
-    application.instance_path = str(instance)
     with application.app_context():
         upgrade()
     yield application

@@ -37,4 +37,32 @@ def set_locale(code: str):
 
 @bp.get("/healthz")
 def healthz():
+    """Liveness: the web process answers (no database, no queue: cheap enough to poll often)."""
     return {"ok": True}
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: the database answers and so does the job queue's store. 503 with Retry-After when
+    either does not, so that a load balancer takes this instance out until they are back."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from app.jobs import huey
+
+    checks = {}
+    try:
+        with db.engine.connect() as conn:  # a connection of its own: the request's session is untouched
+            conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is reported
+        current_app.logger.warning("readyz: database: %s", exc)
+        checks["database"] = "unavailable"
+    try:
+        huey.storage.queue_size()
+        checks["queue"] = "ok"
+    except Exception as exc:  # noqa: BLE001
+        current_app.logger.warning("readyz: queue: %s", exc)
+        checks["queue"] = "unavailable"
+    ok = all(v == "ok" for v in checks.values())
+    return {"ok": ok, **checks}, (200 if ok else 503), ({} if ok else {"Retry-After": "5"})

@@ -118,6 +118,7 @@ CASES: list[Case] = [
     # --- main, auth -------------------------------------------------------------------------
     case(G, "main.home", "/", AUTH),
     case(G, "main.healthz", "/healthz", PUBLIC),
+    case(G, "main.readyz", "/readyz", PUBLIC),
     case(G, "main.set_locale", "/locale/en", PUBLIC, last=True),
     case(G, "static", "/static/{static_file}", PUBLIC),
     case(G, "auth.login", "/login", PUBLIC),

@@ -1,0 +1,112 @@
+"""What an operator relies on: readiness that reports the database and the queue, static URLs that
+change when the file does, the instance folder and the CSRF referrer check set by configuration."""
+from __future__ import annotations
+
+import os
+import re
+import socket
+
+from app import create_app
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_readyz_reports_the_database_and_the_queue(app):
+    resp = app.test_client().get("/readyz")
+    assert resp.status_code == 200
+    assert resp.get_json() == {"ok": True, "database": "ok", "queue": "ok"}
+
+
+def test_readyz_is_503_with_retry_after_when_the_database_is_gone(tmp_path):
+    # A SQLite file in a folder that does not exist: every connection fails, as a database server
+    # that went away does. /healthz (liveness) still answers: the process itself is fine.
+    broken = create_app({"ENV_NAME": "testing", "INSTANCE_PATH": str(tmp_path / "instance"),
+                         "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/missing/db.sqlite3"})
+    client = broken.test_client()
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "5"
+    assert resp.get_json() == {"ok": False, "database": "unavailable", "queue": "ok"}
+    assert client.get("/healthz").status_code == 200
+
+
+def test_readyz_is_503_when_the_redis_queue_is_unreachable(app, tmp_path):
+    from app import jobs
+
+    storage = jobs.huey.storage
+    try:
+        other = create_app({"ENV_NAME": "testing", "INSTANCE_PATH": str(tmp_path / "instance"),
+                            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+                            "JOBS_BACKEND": "redis", "REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0"})
+        jobs.init_app(other)
+        resp = other.test_client().get("/readyz")
+        assert resp.status_code == 503
+        assert resp.get_json()["queue"] == "unavailable"
+    finally:
+        jobs.huey.storage = storage
+        jobs.init_app(app)
+
+
+def test_static_urls_carry_a_version_that_follows_the_file(app, tmp_path):
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for("static", filename="js/app.js")
+    st = os.stat(os.path.join(app.static_folder, "js", "app.js"))
+    assert url == f"/static/js/app.js?v={int(st.st_mtime):x}{st.st_size:x}"
+    # the pages link the versioned URL, and it is served
+    html = app.test_client().get("/login").get_data(as_text=True)
+    assert re.search(r'/static/[\w/.-]+\.(css|js)\?v=[0-9a-f]+"', html)
+    assert app.test_client().get(url).status_code == 200
+    # a file that changes gets a new URL (a fresh app: versions are read once per process)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "a.js").write_text("1")
+    other = create_app({"ENV_NAME": "testing", "INSTANCE_PATH": str(tmp_path / "i1"),
+                        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+    other.static_folder = str(static)
+    with other.test_request_context():
+        from flask import url_for
+
+        first = url_for("static", filename="a.js")
+    (static / "a.js").write_text("22")
+    os.utime(static / "a.js", (1_900_000_000, 1_900_000_000))
+    again = create_app({"ENV_NAME": "testing", "INSTANCE_PATH": str(tmp_path / "i2"),
+                        "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+    again.static_folder = str(static)
+    with again.test_request_context():
+        second = url_for("static", filename="a.js")
+    assert first != second and second.endswith(f"?v={1_900_000_000:x}2")
+
+
+def test_the_instance_folder_is_set_by_configuration(tmp_path, monkeypatch):
+    monkeypatch.setenv("CADRE_INSTANCE_PATH", str(tmp_path / "var"))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    other = create_app("testing")
+    assert other.instance_path == str(tmp_path / "var")
+    assert os.path.isdir(tmp_path / "var")
+    assert other.config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path}/var/cadre.sqlite3"
+
+
+def test_the_csrf_referrer_check_over_https_can_be_turned_off(app, world):
+    from tests.conftest import PASSWORD
+
+    def login_over_https(strict: bool) -> tuple[int, str]:
+        app.config["WTF_CSRF_SSL_STRICT"] = strict
+        client = app.test_client()
+        page = client.get("/login", base_url="https://cadre.example").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+        resp = client.post("/login", base_url="https://cadre.example",
+                           data={"csrf_token": token, "login": "org", "password": PASSWORD})
+        return resp.status_code, resp.get_data(as_text=True)
+
+    try:
+        status, body = login_over_https(True)     # no Referer: refused by default
+        assert status == 400 and "referrer" in body
+        assert login_over_https(False)[0] == 302  # the token alone is enough
+    finally:
+        app.config["WTF_CSRF_SSL_STRICT"] = True
