@@ -47,6 +47,9 @@ class Default:
     # Uploads
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     ROSTER_MAX_ROWS = 20_000
+    # An XLSX upload (roster, question bank) whose zip members unpack to more than this is refused
+    # before it is parsed (app/spreadsheets.py).
+    XLSX_MAX_UNPACKED_BYTES = 200 * 1024 * 1024
     # Evidence for credits (certificates, award letters, attendance sheets): PDF, JPEG or PNG,
     # checked by content, kept in the instance folder (never under the web root).
     CREDITS_EVIDENCE_MAX_BYTES = 10 * 1024 * 1024

@@ -28,6 +28,7 @@ from app.audit.services import CLI, Origin, record_event
 from app.db import utcnow
 from app.errors import DomainError, Invalid, RuleViolation
 from app.extensions import db
+from app.spreadsheets import open_xlsx
 
 # Column key -> accepted header spellings.
 COLUMNS = {
@@ -79,21 +80,25 @@ def _decode_csv(data: bytes) -> str:
     raise Invalid(_("无法识别文件编码,请保存为 UTF-8 或 GBK 编码的 CSV"), field="file")
 
 
+MAX_COLUMNS = 64
+
+
 def read_table(filename: str, data: bytes) -> list[list[str]]:
     """Rows of cell strings from an XLSX or CSV file; raises Invalid for other files."""
     name = (filename or "").lower()
     if data[:4] == b"PK\x03\x04" or name.endswith(".xlsx"):
-        from openpyxl import load_workbook
-
+        wb = open_xlsx(data, _("无法读取 Excel 文件,请确认是 .xlsx 格式且未损坏"))
         try:
-            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception:
-            raise Invalid(_("无法读取 Excel 文件,请确认是 .xlsx 格式且未损坏"), field="file") from None
-        ws = wb.worksheets[0]
-        rows = []
-        for values in ws.iter_rows(values_only=True):
-            rows.append(["" if v is None else _cell(v) for v in values])
-        wb.close()
+            # Rows are read up to a bound (blank rows included, as in a sheet formatted down to its
+            # last row) and only the first columns: the roster's are a dozen.
+            limit = current_app.config["ROSTER_MAX_ROWS"]
+            rows = []
+            for n, values in enumerate(wb.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS)):
+                if n > 20 * limit:
+                    raise Invalid(_("文件超过 %(n)d 行,请分批导入", n=limit), field="file")
+                rows.append(["" if v is None else _cell(v) for v in values])
+        finally:
+            wb.close()
         return rows
     if name.endswith(".csv") or name.endswith(".txt"):
         text = _decode_csv(data)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_babel import gettext as _
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import exists, func, select
@@ -22,6 +22,7 @@ from app.db import utcnow
 from app.errors import Invalid, NotFound
 from app.exams.models import AttemptItem, Question, QuestionKind
 from app.extensions import db
+from app.spreadsheets import open_xlsx
 
 LETTERS = "ABCDEFGH"
 MAX_OPTIONS = 6
@@ -311,14 +312,10 @@ def _read_rows(data: bytes) -> list[tuple[int, list]]:
     """(row number, [kind, stem, [options A–F], answer, explanation]) of every non-blank row."""
     if not data:
         raise Invalid(_("请选择要导入的 .xlsx 文件"), field="file")
-    try:
-        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:  # openpyxl raises many kinds for a file that is not a workbook
-        raise Invalid(_("无法读取文件:请上传用导入模板填写的 .xlsx 文件(.xls 或 .csv 请先在 Excel 中另存为 .xlsx)"),
-                      field="file") from None
+    wb = open_xlsx(data, _("无法读取文件:请上传用导入模板填写的 .xlsx 文件(.xls 或 .csv 请先在 Excel 中另存为 .xlsx)"))
     try:
         ws = wb["题目"] if "题目" in wb.sheetnames else wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
+        rows = ws.iter_rows(values_only=True, max_col=4 * len(HEADERS))
         header = [unicodedata.normalize("NFKC", _text(c)).replace(" ", "") for c in next(rows, None) or []]
         missing = [h for h in HEADERS if h not in header]
         if missing:

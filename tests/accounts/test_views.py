@@ -108,6 +108,28 @@ def test_roster_with_bad_rows_cannot_be_confirmed(app, world):
         assert db.session.scalar(select(func.count(Cadre.user_id))) == 2
 
 
+def test_a_roster_workbook_that_unpacks_too_large_is_refused_and_nothing_is_kept(app, world, monkeypatch):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["姓名", "身份证号", "单位"])
+    for i in range(60):   # 60 rows of 30,000 characters: 5 MB of XML packed into tens of KB
+        wb.active.append([f"学员{i}", make_id(seq=f"{i:03d}"), "渭" * 30_000])
+    buf = io.BytesIO()
+    wb.save(buf)
+    assert len(buf.getvalue()) < 200 * 1024
+    monkeypatch.setitem(app.config, "XLSX_MAX_UNPACKED_BYTES", 1024 * 1024)
+    c = app.test_client()
+    login(c, "wbadmin")
+    r = c.post("/admin/roster", data={"unit_id": str(world.wb), "csrf_token": _csrf(c, "/admin/roster"),
+                                      "file": (io.BytesIO(buf.getvalue()), "名册.xlsx")},
+               content_type="multipart/form-data")
+    assert r.status_code in (200, 400)
+    assert "文件解压后过大" in r.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count(RosterImport.id))) == 0
+        assert db.session.scalar(select(func.count(Cadre.user_id))) == 2
+
 def test_english_is_selectable(app, world):
     c = app.test_client()
     c.get("/locale/en")

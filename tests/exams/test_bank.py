@@ -572,3 +572,31 @@ def test_only_the_organisation_department_sees_the_bank_pages(app, world, exam_c
     org = staff(app, "org")
     assert org.get(bank_url(999999)).status_code == 404
     assert org.get("/admin/exams/questions/999999").status_code == 404
+
+
+def test_import_refuses_a_workbook_that_unpacks_too_large(app, exam_course, org, monkeypatch):
+    # A zip bomb in small: 9 MB of repeated explanations packs into a few tens of KB. The stated
+    # unpacked size is checked before openpyxl opens the file (which would read all shared strings).
+    big = xlsx([GOOD_ROWS[0][:-1] + ["解析" * 15_000]] * 100)
+    assert len(big) < 100 * 1024
+    monkeypatch.setitem(app.config, "XLSX_MAX_UNPACKED_BYTES", 2 * 1024 * 1024)
+    with pytest.raises(Invalid) as e:
+        bank.import_xlsx(org, exam_course.id, big)
+    assert e.value.field == "file" and "解压后过大" in e.value.message and "上限 2 MB" in e.value.message
+    assert active_count(exam_course.id) == len(exam_course.questions)
+    assert events("exams.question_import") == []
+    monkeypatch.setitem(app.config, "XLSX_MAX_UNPACKED_BYTES", 64 * 1024 * 1024)
+    result = bank.import_xlsx(org, exam_course.id, big)   # under the bound it is read, row by row
+    assert [(e.row, e.field) for e in result.errors] == [(n, "解析") for n in range(2, 102)]
+
+
+def test_import_reads_only_the_template_columns_of_a_very_wide_sheet(app, exam_course, org):
+    wb = Workbook()
+    ws = wb.active
+    ws.append(bank.HEADERS)
+    ws.append(GOOD_ROWS[0])
+    ws.cell(row=2, column=16_000, value="far away")   # a row 16,000 cells wide
+    buf = io.BytesIO()
+    wb.save(buf)
+    result = bank.import_xlsx(org, exam_course.id, buf.getvalue())
+    assert result.ok and result.created == 1
