@@ -44,6 +44,12 @@ class Default:
     LOGIN_IP_MAX_FAILURES = 50
     LOGIN_IP_WINDOW_MINUTES = 15
 
+    # Requests per signed-in user, all routes together (app/ratelimit.py); "memory://" counts per
+    # process, a Redis URL (redis://127.0.0.1:6379/1) across processes and machines.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_PER_USER = "300 per minute"
+    RATELIMIT_STORAGE_URI = "memory://"
+
     # Uploads
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024
     ROSTER_MAX_ROWS = 20_000
@@ -119,6 +125,8 @@ class Testing(Default):
     WTF_CSRF_ENABLED = True
     JOBS_BACKEND = "immediate"
     SEARCH_INDEX_DIR = ":memory:"
+    # on, but out of reach of the suite's scripted clients (tests/test_operations.py lowers it)
+    RATELIMIT_PER_USER = "1000000 per minute"
     # argon2 at full cost makes a suite of hundreds of logins slow; the parameters are
     # still argon2id, only cheaper.
     ARGON2_TIME_COST = 1

@@ -59,7 +59,9 @@ def _init_extensions(app: Flask) -> None:
     babel.init_app(app, locale_selector=_select_locale, timezone_selector=lambda: app.config["BABEL_DEFAULT_TIMEZONE"])
     login_manager.init_app(app)
     jobs.init_app(app)
-    from app import search
+    from app import ratelimit, search
+
+    ratelimit.init_app(app)
 
     search.init_app(app)
     from app.catalogue import search_sync

@@ -238,7 +238,9 @@ def bench_database(label: str, url: str, tmp: str, n_cadres: int, p99: bool) -> 
     env = {"DATABASE_URL": url, "CADRE_ENV": "development", "CADRE_MEDIA_ROOT": os.path.join(tmp, "media"),
            "CADRE_SEARCH_INDEX_DIR": os.path.join(tmp, "index"),
            # no still-studying checks during the benchmark
-           "CADRE_LEARNING_CHECK_MIN_MINUTES": "100000", "CADRE_LEARNING_CHECK_MAX_MINUTES": "100000"}
+           "CADRE_LEARNING_CHECK_MIN_MINUTES": "100000", "CADRE_LEARNING_CHECK_MAX_MINUTES": "100000",
+           # one client hammering as fast as it can: the per-user budget is kept (its cost measured) but out of reach
+           "CADRE_RATELIMIT_PER_USER": "1000000 per minute"}
     port = base.free_port()
     proc = base.gunicorn(port, env)
     out: dict = {}

@@ -110,3 +110,33 @@ def test_the_csrf_referrer_check_over_https_can_be_turned_off(app, world):
         assert login_over_https(False)[0] == 302  # the token alone is enough
     finally:
         app.config["WTF_CSRF_SSL_STRICT"] = True
+
+
+def test_each_signed_in_user_has_a_request_budget_and_429_says_when_to_retry(app, world, monkeypatch):
+    from app.ratelimit import limiter
+    from tests.conftest import ApiClient
+
+    monkeypatch.setitem(app.config, "RATELIMIT_PER_USER", "5 per minute")
+    limiter.reset()
+    try:
+        cadre, admin = ApiClient(app.test_client()), ApiClient(app.test_client())
+        assert cadre.login("org").status_code == 200   # an anonymous request: not counted
+        assert admin.login("wbadmin").status_code == 200
+        assert [cadre.get("/api/v1/me").status_code for _ in range(5)] == [200] * 5
+        # pages and API share the one budget
+        page = cadre.get("/")
+        assert page.status_code == 429 and 1 <= int(page.headers["Retry-After"]) <= 60
+        assert "操作过于频繁" in page.get_data(as_text=True)
+        api = cadre.get("/api/v1/me")
+        assert api.status_code == 429 and api.json["code"] == "rate_limited" and "秒后再试" in api.json["detail"]
+        # a refused write changes nothing
+        before = cadre.c.get_cookie("cadre_session")
+        assert cadre.post("/api/v1/auth/logout").status_code == 429
+        assert cadre.c.get_cookie("cadre_session").value == before.value
+        # another user, health checks and anonymous pages are not affected
+        assert admin.get("/api/v1/me").status_code == 200
+        assert cadre.get("/healthz").status_code == 200 and cadre.get("/readyz").status_code == 200
+        anonymous = app.test_client()
+        assert [anonymous.get("/login").status_code for _ in range(8)] == [200] * 8
+    finally:
+        limiter.reset()
