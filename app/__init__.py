@@ -85,8 +85,17 @@ def _init_extensions(app: Flask) -> None:
 
         from app.errors import problem
 
+        # A session cookie that still names a login the server has ended (card reported lost,
+        # password changed, signed out elsewhere, idle too long): say so instead of a bare login page.
+        ended = session.pop("_user_id", None) is not None
         if request.path.startswith("/api/"):
+            if ended:
+                return problem(401, "session_ended", _("登录已失效"), _("登录已失效,请重新登录"))
             return problem(401, "unauthenticated", _("未登录"), _("请先登录"))
+        if ended:
+            from flask import flash
+
+            flash(_("登录已失效,请重新登录。学习卡挂失、修改密码、在别处退出或长时间未操作后,原来的登录随之结束。"), "info")
         return redirect(url_for("auth.login", next=request.full_path if request.query_string else request.path))
 
     api.init_app(app, spec_kwargs={"info": {"description": "干部在线学习中心 JSON API v1"}})

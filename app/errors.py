@@ -44,6 +44,26 @@ class RuleViolation(DomainError):
     code = "rule_violation"
 
 
+class InsufficientStorage(DomainError):
+    """The disk (or quota) holding uploads is full: nothing of the upload was kept. 507 (RFC 4918):
+    the server could not store what the request carried; not the client's fault, and not a 503,
+    which would invite automatic retries that cannot succeed until an operator frees space."""
+
+    status = 507
+    code = "insufficient_storage"
+
+
+def is_no_space(err: OSError) -> bool:
+    """Whether an OSError means a full disk or an exhausted quota."""
+    import errno
+
+    return err.errno in {errno.ENOSPC, getattr(errno, "EDQUOT", 122)}
+
+
+def no_space_left() -> InsufficientStorage:
+    return InsufficientStorage(_("服务器存储空间不足,文件未保存;请稍后再试或联系管理员"), field="file")
+
+
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
@@ -80,6 +100,7 @@ _TITLES = {
     429: "请求过于频繁",
     500: "服务器内部错误",
     503: "服务暂不可用",
+    507: "存储空间不足",
 }
 
 
@@ -87,7 +108,85 @@ def _title(status: int) -> str:
     return _(_TITLES.get(status, "错误"))
 
 
+# Seconds a client waits before trying again after a 503 for the database (the Retry-After header):
+# a lock or a serialization failure clears at once; a database that is down or restarting takes longer.
+RETRY_AFTER = {"busy": 1, "db_unavailable": 5}
+
+
+def transient_database_error(err: BaseException) -> str | None:
+    """"busy", "db_unavailable" or None: whether a database error is one that trying again later can
+    cure (answered 503 with Retry-After) or a bug or bad data (a 500). Decided by SQLAlchemy's own
+    disconnect detection and the DB-API error's class and SQLSTATE; SQLite says it only in words."""
+    import sqlite3
+
+    from sqlalchemy.exc import DBAPIError, PendingRollbackError, TimeoutError as PoolTimeout
+
+    if isinstance(err, PoolTimeout):
+        return "busy"  # every pooled connection in use for pool_timeout seconds
+    if isinstance(err, PendingRollbackError):
+        return "db_unavailable"  # the connection broke earlier in this request
+    if not isinstance(err, DBAPIError):
+        return None
+    if err.connection_invalidated:
+        return "db_unavailable"  # SQLAlchemy saw the connection die (and dropped it from the pool)
+    orig = err.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        if "locked" in message or "busy" in message:
+            return "busy"
+        if "unable to open database" in message or "disk i/o error" in message:
+            return "db_unavailable"
+        return None
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return None
+    if isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError)):
+        state = getattr(orig, "sqlstate", None) or ""
+        # 40001 could not serialize / 40P01 deadlock, 55P03 lock not available, 57014 statement
+        # timeout, 53xxx too many connections or out of memory: the server is there, but busy.
+        if state.startswith(("40", "53")) or state in ("55P03", "57014"):
+            return "busy"
+        # No SQLSTATE (connection refused, server closed the connection, the connection is closed),
+        # 08xxx connection exceptions, 57P01-57P05 shutdown / crash / starting up, 58xxx I/O errors.
+        if not state or state.startswith(("08", "57P", "58")):
+            return "db_unavailable"
+    return None
+
+
+def _discard_session() -> None:
+    """Roll back the request's work; when the connection is too broken even for that, drop it (the
+    pool replaces it). The logged-in user is treated as anonymous from here on: their row expired with
+    the rollback and must not be reloaded from a database that is not answering (the error page and
+    the locale would try)."""
+    from flask import g
+    from flask_login import AnonymousUserMixin
+
+    from app.extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection is gone; closing the session releases it
+        try:
+            db.session.close()
+        except Exception:  # noqa: BLE001
+            pass
+    g._login_user = AnonymousUserMixin()
+
+
+def _csrf_detail(err) -> str:
+    """Flask-WTF's reason for refusing a form or API write, in words a user can act on."""
+    reason = err.description or ""
+    if "referrer" in reason.lower():
+        return _("无法确认请求来自本站(HTTPS 下须带同源的 Referer),请从本站页面重新提交。")
+    if "expired" in reason or "session token" in reason:
+        return _("页面已过期,请刷新页面后重新提交。")
+    return _("缺少或无效的 CSRF 令牌,请刷新页面或重新登录后再试。")
+
+
 def register_error_handlers(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
     @app.errorhandler(DomainError)
     def handle_domain_error(err: DomainError):
         # Bad input changes nothing: whatever the request flushed before the error is undone
@@ -120,29 +219,39 @@ def register_error_handlers(app: Flask) -> None:
                     field = next(iter(loc_messages))
                     detail = "; ".join(f"{k}: {' '.join(map(str, v)) if isinstance(v, list) else v}"
                                        for k, v in loc_messages.items())
+                if not isinstance(loc_messages, dict):  # a body that is not JSON at all: a list of messages
+                    loc_messages = {"json": loc_messages}
                 return problem(status, "invalid", _title(400), detail, field=field, errors=loc_messages)
-            if status == 400 and "CSRF" in (err.description or ""):
-                return problem(400, "csrf", _("CSRF 校验失败"), _("缺少或无效的 CSRF 令牌,请重新登录后再试。"))
+            if isinstance(err, CSRFError):
+                return problem(400, "csrf", _("CSRF 校验失败"), _csrf_detail(err))
             return problem(status, err.name.lower().replace(" ", "_"), _title(status), detail)
-        return render_template("error.html", status=status, title=_title(status), detail=err.description if status < 500 else None), status
+        if isinstance(err, CSRFError):
+            return render_template("error.html", status=400, title=_("CSRF 校验失败"), detail=_csrf_detail(err)), 400
+        # Werkzeug's own descriptions are English sentences: a page shows only the ones a view wrote.
+        own = err.description if status < 500 and err.description != type(err).description else None
+        return render_template("error.html", status=status, title=_title(status), detail=own), status
 
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError, PendingRollbackError, TimeoutError as PoolTimeout
 
-    @app.errorhandler(OperationalError)
-    def handle_database_busy(err: OperationalError):
-        # SQLite answers "database is locked" when writers collide (the embedded default); the
-        # request changed nothing, so the client is told to retry rather than shown a 500.
-        if "database is locked" not in str(err) and "could not serialize" not in str(err):
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PendingRollbackError)
+    @app.errorhandler(PoolTimeout)
+    def handle_database_unavailable(err: Exception):
+        # The database is busy (SQLite's write lock, a serialization failure, a full pool) or out of
+        # reach (down, restarting, the connection broken or terminated): the request's transaction is
+        # rolled back, so it changed nothing, and the client is told when to try again rather than
+        # shown a 500. Anything else from the database (a constraint, a bug) stays a 500.
+        kind = transient_database_error(err)
+        if kind is None:
             return handle_unexpected(err)
-        from app.extensions import db
-
-        db.session.rollback()
-        detail = _("系统繁忙,请稍后重试")
+        _discard_session()
+        app.logger.warning("database %s: %s", kind, str(getattr(err, "orig", None) or err).splitlines()[0][:200])
+        detail = _("系统繁忙,请稍后重试") if kind == "busy" else _("数据库暂时无法连接,本次操作未保存,请稍后重试")
         if wants_json():
-            resp = problem(503, "busy", _title(503), detail)
+            resp = problem(503, kind, _title(503), detail, retry_after=RETRY_AFTER[kind])
         else:
             resp = app.make_response((render_template("error.html", status=503, title=_title(503), detail=detail), 503))
-        resp.headers["Retry-After"] = "1"
+        resp.headers["Retry-After"] = str(RETRY_AFTER[kind])
         return resp
 
     @app.errorhandler(Exception)

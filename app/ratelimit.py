@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 EXEMPT_ENDPOINTS = {"static", "main.healthz", "main.readyz"}
 
@@ -28,7 +29,16 @@ def _user_key() -> str:
 
 
 def _exempt() -> bool:
-    return request.endpoint in EXEMPT_ENDPOINTS or not current_user.is_authenticated
+    if request.endpoint in EXEMPT_ENDPOINTS:
+        return True
+    try:
+        return not current_user.is_authenticated
+    except SQLAlchemyError:
+        # The database did not answer while the user was loaded. Raised from here, Flask-Limiter
+        # would take it for a failure of its counter store, fall back to memory and ask again, for
+        # as long as the database keeps failing (a request held for minutes by a SQLite lock). The
+        # request goes on unlimited and meets the same error in its view: 503 (app/errors.py).
+        return True
 
 
 limiter = Limiter(

@@ -106,7 +106,7 @@ def test_the_csrf_referrer_check_over_https_can_be_turned_off(app, world):
 
     try:
         status, body = login_over_https(True)     # no Referer: refused by default
-        assert status == 400 and "referrer" in body
+        assert status == 400 and "同源的 Referer" in body
         assert login_over_https(False)[0] == 302  # the token alone is enough
     finally:
         app.config["WTF_CSRF_SSL_STRICT"] = True

@@ -601,8 +601,12 @@ def authenticate(login: str, password: str, *, origin: Origin = CLI) -> LoginRes
 
     # The password is right; now the state of the account and card.
     if card is not None and card.state != CardState.ACTIVE:
-        message = (_("这张学习卡已挂失,不能再登录;请联系网络管理员补卡") if card.state == CardState.LOST
-                   else _("这张学习卡已注销,不能再登录"))
+        if card.state == CardState.CANCELLED:
+            message = _("这张学习卡已注销,不能再登录")
+        elif _is_replaced(card, user):  # the cadre already holds the replacement: no "ask for one"
+            message = _("这张学习卡已挂失并已补办新卡,不能再登录;请使用新卡登录")
+        else:
+            message = _("这张学习卡已挂失,不能再登录;请联系网络管理员补卡")
         fail(message, count=False)
     if not user.is_active:
         fail(_("账户已停用,请联系网络管理员"), count=False)

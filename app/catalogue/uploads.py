@@ -18,7 +18,7 @@ from app.audit.services import CLI, Origin, record_event
 from app.catalogue import media
 from app.catalogue.models import Lesson, MediaJob, MediaJobState, VideoAsset
 from app.db import enqueue_after_commit, utcnow
-from app.errors import Conflict, Invalid, NotFound
+from app.errors import Conflict, Invalid, NotFound, is_no_space, no_space_left
 from app.extensions import db
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}
@@ -80,8 +80,14 @@ def start_upload(actor: User, lesson: Lesson, filename: str, total_bytes: int, *
     db.session.add(job)
     db.session.flush()
     job.original_relpath = f"originals/{job.id:06d}-{uuid.uuid4().hex[:8]}/original{os.path.splitext(name)[1].lower()}"
-    os.makedirs(os.path.dirname(media_path(job.original_relpath)), exist_ok=True)
-    open(media_path(job.original_relpath), "wb").close()
+    try:
+        os.makedirs(os.path.dirname(media_path(job.original_relpath)), exist_ok=True)
+        open(media_path(job.original_relpath), "wb").close()
+    except OSError as err:
+        discard_original(job)
+        if is_no_space(err):
+            raise no_space_left() from err
+        raise
     record_event(actor, "video.upload", target=lesson, target_label=f"{lesson.course.title} · {lesson.title}",
                  origin=origin, job_id=job.id, filename=name, bytes=total_bytes)
     return job
@@ -107,18 +113,29 @@ def append_chunk(actor: User, job: MediaJob, offset: int, stream: BinaryIO) -> M
     path = media_path(job.original_relpath)
     remaining = job.total_bytes - job.received_bytes
     written = 0
-    with open(path, "r+b") as out:
-        out.seek(offset)
-        out.truncate()
-        while True:
-            block = stream.read(1024 * 1024)
-            if not block:
-                break
-            written += len(block)
-            if written > remaining:
-                out.truncate(offset)
-                raise Invalid(_("上传的数据超过了声明的文件大小"), field="file", code="too_large")
-            out.write(block)
+    try:
+        with open(path, "r+b") as out:
+            out.seek(offset)
+            out.truncate()
+            while True:
+                block = stream.read(1024 * 1024)
+                if not block:
+                    break
+                written += len(block)
+                if written > remaining:
+                    out.truncate(offset)
+                    raise Invalid(_("上传的数据超过了声明的文件大小"), field="file", code="too_large")
+                out.write(block)
+    except OSError as err:
+        # A full disk: the chunk's bytes are dropped again (the upload resumes from `offset` once
+        # there is room), and the client hears 507 instead of a 500.
+        try:
+            os.truncate(path, offset)
+        except OSError:
+            pass
+        if is_no_space(err):
+            raise no_space_left() from err
+        raise
     if written == 0:
         raise Invalid(_("分片为空"), field="file", code="empty")
     job.received_bytes += written
@@ -140,7 +157,11 @@ def discard_original(job: MediaJob) -> None:
 def upload_whole(actor: User, lesson: Lesson, filename: str, stream: BinaryIO, size: int, *,
                  origin: Origin = CLI) -> MediaJob:
     job = start_upload(actor, lesson, filename, size, origin=origin)
-    return append_chunk(actor, job, 0, stream)
+    try:
+        return append_chunk(actor, job, 0, stream)
+    except BaseException:
+        discard_original(job)  # the caller rolls the job back: leave no file behind
+        raise
 
 
 def _finish_upload(job: MediaJob) -> None:

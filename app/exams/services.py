@@ -122,6 +122,8 @@ def update_setting(actor: User, course_id: int, values: dict, *, origin: Origin 
         total = sum(setting.per_type.values())
         if total < 1:
             raise Invalid(_("按题型抽题时,各题型数量之和至少为 1"), field="single_count")
+        if total > MAX_QUESTIONS:  # the sum is the paper's question count, bounded like it
+            raise Invalid(_("按题型抽题时,各题型数量之和不能超过 %(hi)d", hi=MAX_QUESTIONS), field="single_count")
         setting.question_count = total
     changed = {k: [before[k], getattr(setting, k)] for k in clean if before[k] != getattr(setting, k)}
     if not changed and setting in db.session:

@@ -1,8 +1,6 @@
 """Home pages per role and the language switch."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required
 
@@ -17,8 +15,11 @@ bp = Blueprint("main", __name__)
 @login_required
 def home():
     if current_user.role == Role.CADRE:
-        # Credits arrive with the credits domain; until then the requirement is shown against 0.
-        return render_template("main/home_cadre.html", year=date.today().year, earned=0, required=60)
+        from app.credits import services as credits
+
+        year = credits.today().year  # the platform's local year, as on 我的学分
+        result = credits.assess_cadre(current_user, current_user, year).result
+        return render_template("main/home_cadre.html", year=year, earned=result.total, required=result.requirement)
     units = units_in_scope(current_user)
     counts = unit_counts(units)
     top = [u for u in units if u.parent_id == current_user.unit_id or u.id == current_user.unit_id]

@@ -130,6 +130,23 @@ def test_lost_card_keeps_account_and_reissue_gives_new_number(ctx, world):
         services.reissue_card(admin, first.card)
 
 
+def test_a_lost_card_says_whether_a_new_card_was_issued(ctx, world):
+    admin = db.session.get(User, world.wb_admin)
+    user = db.session.get(User, world.wb_cadre)
+    first = services.issue_card(admin, user).card
+    services.report_card_lost(admin, first)
+    user.password_hash = services.hash_password(PASSWORD)
+    with pytest.raises(Invalid) as e:
+        services.authenticate(first.number, PASSWORD)
+    assert e.value.message == "这张学习卡已挂失,不能再登录;请联系网络管理员补卡"
+    second = services.reissue_card(admin, first).card
+    user.password_hash = services.hash_password(PASSWORD)
+    with pytest.raises(Invalid) as e:
+        services.authenticate(first.number, PASSWORD)
+    assert e.value.message == "这张学习卡已挂失并已补办新卡,不能再登录;请使用新卡登录"
+    assert services.authenticate(second.number, PASSWORD).card.id == second.id
+
+
 def test_every_card_action_is_audited(ctx, world):
     admin = db.session.get(User, world.wb_admin)
     user = db.session.get(User, world.wb_cadre)

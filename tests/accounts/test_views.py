@@ -135,3 +135,32 @@ def test_english_is_selectable(app, world):
     c.get("/locale/en")
     html = c.get("/login").get_data(as_text=True)
     assert 'lang="en"' in html and "Card number or username" in html
+
+
+def test_a_session_ended_by_the_server_says_so_on_the_login_page(app, world):
+    from app.accounts import services
+    from app.accounts.models import StudyCard, User
+    from tests.catalogue.conftest import _cadre_login
+    from tests.conftest import ApiClient
+
+    page = _cadre_login(app, world.wb_cadre)
+    with app.test_request_context():
+        card = db.session.scalar(select(StudyCard).where(StudyCard.user_id == world.wb_cadre))
+        number = card.number
+    api = ApiClient(app.test_client())
+    assert api.login(number).status_code == 200
+    assert page.get("/").status_code == 200 and api.get("/api/v1/me").status_code == 200
+    with app.test_request_context():
+        card = db.session.scalar(select(StudyCard).where(StudyCard.number == number))
+        services.report_card_lost(db.session.get(User, world.wb_admin), card)
+        db.session.commit()
+    r = page.get("/")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+    html = page.get(r.headers["Location"]).get_data(as_text=True)
+    assert "登录已失效,请重新登录" in html
+    assert "登录已失效" not in page.get("/login").get_data(as_text=True)   # said once
+    ended = api.get("/api/v1/me")
+    assert ended.status_code == 401 and ended.json["code"] == "session_ended"
+    assert api.get("/api/v1/me").json["code"] == "unauthenticated"
+    # a browser that never signed in is not told that its login ended
+    assert "登录已失效" not in app.test_client().get("/", follow_redirects=True).get_data(as_text=True)

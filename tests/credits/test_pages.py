@@ -83,6 +83,12 @@ def test_my_credits_shows_the_ring_what_is_missing_and_the_ledger(app, world, le
     assert "我的学分" in html  # in the navigation
 
 
+def test_the_cadre_home_shows_this_year_s_credits_against_the_requirement(app, world, ledger):
+    html = page(_cadre_login(app, world.wb_cadre), "/")
+    assert "2026 年度学分" in html
+    assert "45 / 60 学分" in text(html) and 'data-pct="75"' in html
+
+
 def test_a_cadre_cannot_open_another_cadres_credits_or_the_admin_pages(app, world, ledger):
     cadre = _cadre_login(app, world.wb_cadre)
     page(cadre, f"/credits/cadres/{world.jt_cadre}", 403)

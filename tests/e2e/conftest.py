@@ -31,7 +31,8 @@ def live_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     env = {**os.environ, "FLASK_APP": "wsgi.py", "CADRE_ENV": "development",
            "DATABASE_URL": f"sqlite:///{tmp}/e2e.sqlite3", "CADRE_JOBS_BACKEND": "immediate",
-           "CADRE_MEDIA_ROOT": str(tmp / "media"), "CADRE_SEARCH_INDEX_DIR": str(tmp / "index"),
+           "CADRE_MEDIA_ROOT": str(tmp / "media"), "CADRE_INSTANCE_PATH": str(tmp / "instance"),
+           "CADRE_SEARCH_INDEX_DIR": str(tmp / "index"),
            # study-time tracking at test speed: a report a second, a still-studying check after
            # every 3 s of credited play (0.05 min)
            "CADRE_LEARNING_REPORT_SECONDS": "1", "CADRE_LEARNING_CHECK_MIN_MINUTES": "0.05",
@@ -55,15 +56,16 @@ def live_server(tmp_path_factory):
     proc = subprocess.Popen(flask + ["run", "--port", str(port), "--no-reload"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    deadline = time.monotonic() + 60  # a loaded machine (the suite runs in two workers) starts slowly
+    while True:
         try:
             urllib.request.urlopen(url + "/healthz", timeout=1)
             break
         except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"server did not start (exit code {proc.poll()})") from None
             time.sleep(0.1)
-    else:
-        proc.kill()
-        raise RuntimeError("server did not start")
     yield {"url": url, "cards": cards, "password": "Demo@2026", "db": str(tmp / "e2e.sqlite3"), "env": env}
     proc.terminate()
     proc.wait(timeout=10)

@@ -196,3 +196,20 @@ def test_papers_through_the_api(app, world, exam_course, make_api):
     assert jt.get(f"/api/v1/papers/{paper['id']}").status_code == 404
     with app.app_context():
         assert db.session.get(Paper, paper["id"]).entry.credits == 10
+
+
+def test_per_type_counts_cannot_make_a_paper_larger_than_the_question_limit(app, world, exam_course, make_api):
+    """Each type count may be up to 100, but their sum is the paper's question count, which is
+    bounded to 100 like question_count itself (found by tests/security/test_api_fuzz.py: a 200
+    with question_count 300, outside the documented range)."""
+    org = make_api()
+    org.login("org")
+    url = f"/api/v1/courses/{exam_course.id}/exam/settings"
+    r = org.put(url, json={"single_count": 100, "multiple_count": 100, "truefalse_count": 100})
+    assert r.status_code == 400 and r.json["field"] == "single_count"
+    assert "不能超过 100" in r.json["detail"]
+    with app.app_context():
+        s = db.session.get(ExamSetting, exam_course.id)
+        assert (s.question_count, s.per_type) == (10, None)
+    r = org.put(url, json={"single_count": 60, "multiple_count": 30, "truefalse_count": 10})
+    assert r.status_code == 200 and r.json["question_count"] == 100

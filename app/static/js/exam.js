@@ -102,7 +102,10 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRFToken": csrf },
       body: JSON.stringify({ answers: S.inflight })
     }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (b) { return { status: r.status, body: b || {} }; });
+      var after = parseInt(r.headers.get("Retry-After"), 10);
+      return r.json().catch(function () { return {}; }).then(function (b) {
+        return { status: r.status, body: b || {}, retryAfter: after > 0 ? after : 0 };
+      });
     }).then(function (res) {
       var sent = S.inflight;
       S.inflight = null;
@@ -120,7 +123,7 @@
         // an answer the server refuses (should not happen from this page): say so, keep the rest
         setSave(fmt(labels.refused, { m: res.body.detail || res.body.title || res.status }), "error");
       } else {
-        retry(sent);
+        retry(sent, res.retryAfter);
       }
     }).catch(function () {
       var sent = S.inflight;
@@ -133,10 +136,10 @@
   var requeue = function (sent) {
     Object.keys(sent || {}).forEach(function (k) { if (!(k in S.pending)) S.pending[k] = sent[k]; });
   };
-  var retry = function (sent) {
+  var retry = function (sent, after) {
     requeue(sent);
     S.failures += 1;
-    var wait = Math.min(MAX_RETRY, Math.pow(2, S.failures));
+    var wait = Math.min(MAX_RETRY, after || Math.pow(2, S.failures));   // the server's Retry-After first
     setSave(fmt(labels.retry, { s: wait }), "error");
     schedule(wait * 1000);
   };

@@ -28,6 +28,7 @@
     localMax: 0,            // furthest point played on this page (the server's value lags one report)
     cap: +box.getAttribute("data-speed-cap") || 1,
     seq: 0, inFlight: false, queued: null, retry: null,
+    retryAt: 0, retryTimer: null, rebuild: false,   // after a failure: not before the server's Retry-After
     unsent: [],             // [[start, end], …] played and not yet acknowledged by the server
     segStart: null, lastPos: 0,
     check: null, resumed: false, stopCode: null
@@ -69,7 +70,10 @@
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json" },
       body: JSON.stringify(body || {})
     }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (b) { return { status: r.status, body: b || {} }; });
+      var after = parseInt(r.headers.get("Retry-After"), 10);   // seconds (an HTTP date is not used here)
+      return r.json().catch(function () { return {}; }).then(function (b) {
+        return { status: r.status, body: b || {}, retryAfter: after >= 0 ? after : null };
+      });
     });
   };
 
@@ -224,16 +228,19 @@
   var RANK = { tick: 0, pause: 1, end: 2 };
   var send = function (event) {
     if (S.state !== "active" || !S.reportUrl) return;
-    if (S.inFlight) {
+    if (S.inFlight || (S.retry && Date.now() < S.retryAt)) {
       if (S.queued === null || RANK[event] > RANK[S.queued]) S.queued = event;
       return;
     }
     var body = S.retry;  // a report whose answer was lost goes again unchanged (same number: counted once)
-    if (!body) {
+    if (!body || S.rebuild) {
       if (!video.paused) { extend(); closeSeg(); openSeg(); }   // cut the open segment here
       var batch = S.unsent.slice(0, MAX_RANGES);
-      body = { seq: ++S.seq, position: r2(video.currentTime), playing: !video.paused || batch.length > 0,
-               ranges: batch, event: event };
+      // After the server's own 503 nothing of the report was saved: it goes again under the same
+      // number with all that was played since (credit is bounded by the time since the last report).
+      body = { seq: body ? body.seq : ++S.seq, position: r2(video.currentTime), playing: !video.paused || batch.length > 0,
+               ranges: batch, event: body && RANK[body.event] > RANK[event] ? body.event : event };
+      S.rebuild = false;
     } else if (event !== "tick") {
       S.queued = event;
     }
@@ -259,14 +266,29 @@
         S.unsent.splice(0, body.ranges.length);   // refused as malformed: sending it again would not help
       } else {
         S.retry = body;
+        S.rebuild = res.status === 503 && (res.body.code === "busy" || res.body.code === "db_unavailable");
+        retryLater(res.retryAfter);
       }
       showStatus();
       flush();
     }, function () {
       S.inFlight = false;
-      S.retry = body;   // network: try the same report with the next one
+      S.retry = body;   // network: the same report goes again (it may have been saved)
+      retryLater(null);
       showStatus();
     });
+  };
+  // A failed report goes again after the server's Retry-After (or a report interval), playing or not.
+  var retryLater = function (seconds) {
+    var wait = seconds === null ? S.interval : Math.min(Math.max(seconds, 1), 300);
+    S.retryAt = Date.now() + wait * 1000;
+    clearTimeout(S.retryTimer);
+    S.retryTimer = setTimeout(function () {
+      if (!S.retry || S.inFlight) return;
+      var e = S.queued || "tick";
+      S.queued = null;
+      send(e);
+    }, wait * 1000 + 50);
   };
   var flush = function () {
     if (S.queued !== null && S.state === "active") { var e = S.queued; S.queued = null; send(e); }
