@@ -124,7 +124,12 @@ def transient_database_error(err: BaseException) -> str | None:
     if isinstance(err, PoolTimeout):
         return "busy"  # every pooled connection in use for pool_timeout seconds
     if isinstance(err, PendingRollbackError):
-        return "db_unavailable"  # the connection broke earlier in this request
+        if err.code == "8s2b":
+            return "db_unavailable"  # the connection broke earlier in this request
+        # 7s2a: a flush failed earlier and someone caught the error and went on. That is a bug (a
+        # swallowed IntegrityError, say) unless the flush itself failed for a transient reason.
+        cause = _rollback_cause()
+        return None if cause is None or isinstance(cause, PendingRollbackError) else transient_database_error(cause)
     if not isinstance(err, DBAPIError):
         return None
     if err.connection_invalidated:
@@ -144,14 +149,26 @@ def transient_database_error(err: BaseException) -> str | None:
     if isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError)):
         state = getattr(orig, "sqlstate", None) or ""
         # 40001 could not serialize / 40P01 deadlock, 55P03 lock not available, 57014 statement
-        # timeout, 53xxx too many connections or out of memory: the server is there, but busy.
-        if state.startswith(("40", "53")) or state in ("55P03", "57014"):
+        # timeout, 53300 too many connections: the server is there, but busy.
+        if state.startswith("40") or state in ("53300", "55P03", "57014"):
             return "busy"
         # No SQLSTATE (connection refused, server closed the connection, the connection is closed),
-        # 08xxx connection exceptions, 57P01-57P05 shutdown / crash / starting up, 58xxx I/O errors.
-        if not state or state.startswith(("08", "57P", "58")):
+        # 08xxx connection exceptions, 53100/53200 the server's disk or memory full (an operator must
+        # act: not retried every second), 57P01-57P05 shutdown / crash / starting up, 58xxx I/O errors.
+        if not state or state.startswith(("08", "53", "57P", "58")):
             return "db_unavailable"
     return None
+
+
+def _rollback_cause() -> BaseException | None:
+    """The exception that made the request's session unusable (SQLAlchemy keeps it for the message
+    of PendingRollbackError), or None."""
+    from app.extensions import db
+
+    try:
+        return getattr(getattr(db.session(), "_transaction", None), "_rollback_exception", None)
+    except Exception:  # noqa: BLE001 - no session here: nothing to say
+        return None
 
 
 def _discard_session() -> None:
@@ -172,6 +189,20 @@ def _discard_session() -> None:
         except Exception:  # noqa: BLE001
             pass
     g._login_user = AnonymousUserMixin()
+
+
+def retry_later(status: int, code: str, detail: str, seconds: int):
+    """A refusal the client should try again after `seconds` (429, 503): problem+json for the API,
+    the error page otherwise, with Retry-After on both (the player and the exam page read it)."""
+    from flask import current_app
+
+    if wants_json():
+        resp = problem(status, code, _title(status), detail, retry_after=seconds)
+    else:
+        resp = current_app.make_response((render_template("error.html", status=status, title=_title(status),
+                                                          detail=detail), status))
+    resp.headers["Retry-After"] = str(seconds)
+    return resp
 
 
 def _csrf_detail(err) -> str:
@@ -247,12 +278,7 @@ def register_error_handlers(app: Flask) -> None:
         _discard_session()
         app.logger.warning("database %s: %s", kind, str(getattr(err, "orig", None) or err).splitlines()[0][:200])
         detail = _("系统繁忙,请稍后重试") if kind == "busy" else _("数据库暂时无法连接,本次操作未保存,请稍后重试")
-        if wants_json():
-            resp = problem(503, kind, _title(503), detail, retry_after=RETRY_AFTER[kind])
-        else:
-            resp = app.make_response((render_template("error.html", status=503, title=_title(503), detail=detail), 503))
-        resp.headers["Retry-After"] = str(RETRY_AFTER[kind])
-        return resp
+        return retry_later(503, kind, detail, RETRY_AFTER[kind])
 
     @app.errorhandler(Exception)
     def handle_unexpected(err: Exception):

@@ -114,7 +114,7 @@ def test_the_csrf_referrer_check_over_https_can_be_turned_off(app, world):
 
 def test_each_signed_in_user_has_a_request_budget_and_429_says_when_to_retry(app, world, monkeypatch):
     from app.ratelimit import limiter
-    from tests.conftest import ApiClient
+    from tests.conftest import PASSWORD, ApiClient
 
     monkeypatch.setitem(app.config, "RATELIMIT_PER_USER", "5 per minute")
     limiter.reset()
@@ -130,13 +130,87 @@ def test_each_signed_in_user_has_a_request_budget_and_429_says_when_to_retry(app
         api = cadre.get("/api/v1/me")
         assert api.status_code == 429 and api.json["code"] == "rate_limited" and "秒后再试" in api.json["detail"]
         # a refused write changes nothing
-        before = cadre.c.get_cookie("cadre_session")
-        assert cadre.post("/api/v1/auth/logout").status_code == 429
-        assert cadre.c.get_cookie("cadre_session").value == before.value
+        changed = cadre.post("/api/v1/me/password", json={"old_password": PASSWORD, "new_password": "Other@2026xy"})
+        assert changed.status_code == 429
         # another user, health checks and anonymous pages are not affected
         assert admin.get("/api/v1/me").status_code == 200
         assert cadre.get("/healthz").status_code == 200 and cadre.get("/readyz").status_code == 200
         anonymous = app.test_client()
         assert [anonymous.get("/login").status_code for _ in range(8)] == [200] * 8
+        # signing out is never refused (a shared training room), and the password is still the old one
+        assert cadre.post("/api/v1/auth/logout").status_code == 204
+        assert ApiClient(app.test_client()).login("org").status_code == 200
     finally:
         limiter.reset()
+
+
+def test_the_request_budget_is_the_user_s_across_sign_ins_and_the_log_names_no_session_token(app, world, monkeypatch):
+    # Keyed by the user, not by the login session: signing in again gives no fresh budget, and the
+    # 429's log line (and Redis's key names) never carry the session token, which is a credential.
+    import logging
+
+    from sqlalchemy import select
+
+    from app.accounts.models import LoginSession, User
+    from app.extensions import db
+    from app.ratelimit import limiter
+    from tests.conftest import ApiClient
+
+    monkeypatch.setitem(app.config, "RATELIMIT_PER_USER", "4 per minute")
+    limiter.reset()
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    disabled, app.logger.disabled = app.logger.disabled, False
+    app.logger.addHandler(handler)
+    try:
+        first, second = ApiClient(app.test_client()), ApiClient(app.test_client())
+        assert first.login("org").status_code == 200 and second.login("org").status_code == 200
+        assert [first.get("/api/v1/me").status_code for _ in range(4)] == [200] * 4
+        assert second.get("/api/v1/me").status_code == 429   # the same user: the same budget
+        with app.app_context():
+            user = db.session.scalar(select(User).where(User.username == "org"))
+            tokens = db.session.scalars(select(LoginSession.token).where(LoginSession.user_id == user.id)).all()
+            user_id = user.id
+        logged = [r.getMessage() for r in records if "rate limit" in r.getMessage()]
+        assert logged and all(f"user:{user_id} " in m for m in logged), logged
+        assert tokens and not any(t in m for t in tokens for m in logged)
+    finally:
+        app.logger.removeHandler(handler)
+        app.logger.disabled = disabled
+        limiter.reset()
+
+
+def test_a_session_left_broken_by_a_swallowed_integrity_error_is_a_500_not_a_database_outage(app, world):
+    # PendingRollbackError has two causes: a connection that died earlier in the request (the
+    # database went away: 503) and a flush that failed and whose error someone caught and went on
+    # from (a bug: 500, not "the database is unavailable, try again in 5 s" for ever).
+    import sqlite3
+
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
+
+    from app.accounts.models import LoginSession, User
+    from app.errors import transient_database_error
+    from app.extensions import db
+
+    with app.test_request_context("/api/v1/me"):
+        user_id = db.session.scalar(select(User.id).where(User.username == "org"))
+        db.session.add(LoginSession(token=None, user_id=user_id))   # NOT NULL: the flush fails
+        try:
+            db.session.flush()
+        except IntegrityError:
+            pass   # swallowed, as a careless service would
+        try:
+            db.session.scalar(select(User.id))
+        except PendingRollbackError as err:
+            broken = err
+        assert transient_database_error(broken) is None
+        resp = app.handle_user_exception(broken)
+        assert resp.status_code == 500 and "Retry-After" not in resp.headers
+        db.session.rollback()
+
+    # the connection-level kind (SQLAlchemy's code 8s2b) stays a database outage
+    assert transient_database_error(PendingRollbackError("Can't reconnect until invalid transaction is rolled back",
+                                                         code="8s2b")) == "db_unavailable"
+    assert transient_database_error(OperationalError("UPDATE", {}, sqlite3.OperationalError("database is locked"))) == "busy"

@@ -119,7 +119,7 @@
       } else if (res.status === 401) {
         requeue(sent);
         setSave(labels.logged_out, "error");
-      } else if (res.status >= 400 && res.status < 500) {
+      } else if (res.status >= 400 && res.status < 500 && res.status !== 429) {
         // an answer the server refuses (should not happen from this page): say so, keep the rest
         setSave(fmt(labels.refused, { m: res.body.detail || res.body.title || res.status }), "error");
       } else {

@@ -262,11 +262,13 @@
       } else if (res.status === 404) {
         stop("failed");
         return;
-      } else if (res.status < 500) {
+      } else if (res.status < 500 && res.status !== 429) {
         S.unsent.splice(0, body.ranges.length);   // refused as malformed: sending it again would not help
       } else {
         S.retry = body;
-        S.rebuild = res.status === 503 && (res.body.code === "busy" || res.body.code === "db_unavailable");
+        // 429 (refused before the report was looked at) and the server's own 503s: nothing was saved
+        S.rebuild = res.status === 429 ||
+          (res.status === 503 && (res.body.code === "busy" || res.body.code === "db_unavailable"));
         retryLater(res.retryAfter);
       }
       showStatus();
@@ -278,9 +280,10 @@
       showStatus();
     });
   };
-  // A failed report goes again after the server's Retry-After (or a report interval), playing or not.
+  // A failed report goes again after a report interval, or the server's Retry-After when that is
+  // longer, playing or not (every player retrying each second would multiply a busy database's load).
   var retryLater = function (seconds) {
-    var wait = seconds === null ? S.interval : Math.min(Math.max(seconds, 1), 300);
+    var wait = Math.min(Math.max(seconds === null ? 0 : seconds, S.interval, 1), 300);
     S.retryAt = Date.now() + wait * 1000;
     clearTimeout(S.retryTimer);
     S.retryTimer = setTimeout(function () {
