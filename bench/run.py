@@ -17,9 +17,22 @@
     archive_ms, archive_ms_postgres
                           a cadre's learning archive for the year on the same city (median of
                           25 cadres spread across it).
+    watchers_at_p99_200ms, load_errors
+                          the load run on the production stack (PostgreSQL, Redis worker,
+                          gunicorn, nginx with TLS): concurrent watchers reporting progress at the
+                          real interval, with browsing and exams alongside, at p99 < 200 ms; and
+                          its failed requests (must be 0): see bench/load_bench.py.
 
-Everything runs on loopback in a temporary directory: SQLite database, media files, gunicorn
+The media figures run on loopback in a temporary directory: SQLite database, media files, gunicorn
 (2 workers × 4 threads as `make run`), nginx (installed through apt when missing).
+
+Each figure prints as `name: value` when its part is done; at the end one table of every figure
+(value, and what it is a ratio of or measured against), headed by the date and the machine, which
+is also written to instance/bench/results-YYYY-MM-DD.json (figures of an earlier run that day that
+this run did not measure are kept there, each with its own time).
+
+    BENCH_ONLY=load make bench        only some parts: media (range + accel), search, progress,
+                                      report, load (comma-separated)
 """
 from __future__ import annotations
 
@@ -202,7 +215,93 @@ http {{
     return p
 
 
-def main() -> int:
+REFERENCES = {
+    "range_last_vs_first": "req/s of a 1 MiB Range at the end ÷ at the start of a 200 MB video (gunicorn); ≈1: it seeks",
+    "accel_vs_nginx": "req/s of the app's X-Accel-Redirect answer ÷ nginx serving the file directly (8 MiB ranges)",
+    "search_p95_ms_10k": "p95 ms of a catalogue search on a generated 10,000-course index",
+    "progress_vs_ping_sqlite": "req/s of progress reports ÷ req/s of GET /healthz, 8 connections, SQLite",
+    "progress_vs_ping_postgres": "req/s of progress reports ÷ req/s of GET /healthz, 8 connections, PostgreSQL",
+    "progress_p99_ms_50c": "p99 ms of back-to-back progress reports over 50 connections (PostgreSQL)",
+    "unit_report_vs_sql_sqlite": "city unit report (50,000 cadres) ÷ the bare SQL it needs, SQLite; aim ≤ 2",
+    "unit_report_ms_sqlite": "the city unit report's median ms, SQLite",
+    "archive_ms": "a cadre's year archive, median ms over 25 cadres of the city, SQLite",
+    "unit_report_vs_sql_postgres": "city unit report (50,000 cadres) ÷ the bare SQL it needs, PostgreSQL; aim ≤ 2",
+    "unit_report_ms_postgres": "the city unit report's median ms, PostgreSQL",
+    "archive_ms_postgres": "a cadre's year archive, median ms over 25 cadres of the city, PostgreSQL",
+    "watchers_at_p99_200ms": "most concurrent watchers (+1 browser, 1 exam taker per 8) with p99 of all requests "
+                             "< 200 ms, 0 errors; production stack, generator on the same machine",
+    "load_errors": "failed requests over the whole load run, logins included (must be 0)",
+}
+PARTS = ("media", "search", "progress", "load", "report")  # report last: its datasets take minutes the first time
+ALIASES = {"range": "media", "accel": "media", "reports": "report"}
+
+
+def selected_parts() -> list[str]:
+    raw = os.environ.get("BENCH_ONLY", "").strip()
+    if not raw:
+        return list(PARTS)
+    wanted = {ALIASES.get(x.strip(), x.strip()) for x in raw.split(",") if x.strip()}
+    unknown = wanted - set(PARTS)
+    if unknown:
+        raise SystemExit(f"BENCH_ONLY: unknown part(s) {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
+    return [p for p in PARTS if p in wanted]
+
+
+def machine() -> dict:
+    model = "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            model = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "?")
+    except OSError:
+        pass
+    mem = None
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            kb = next(int(line.split()[1]) for line in fh if line.startswith("MemTotal:"))
+            mem = round(kb / 1024 / 1024, 1)
+    except (OSError, StopIteration):
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "memory_gib": mem, "python": sys.version.split()[0],
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def table(results: dict[str, str], started: time.struct_time, box: dict, parts: list[str]) -> str:
+    lines = [f"## make bench — {time.strftime('%Y-%m-%d %H:%M %Z', started)} — {box['nproc']} × {box['cpu']}, "
+             f"{box['memory_gib']} GiB, Python {box['python']}, load average at start "
+             f"{' '.join(str(x) for x in box['loadavg_at_start'])} (parts: {', '.join(parts)})",
+             "", "| figure | value | ratio of / reference |", "| --- | --- | --- |"]
+    for name, value in results.items():
+        lines.append(f"| {name} | {value} | {REFERENCES.get(name, '')} |")
+    return "\n".join(lines)
+
+
+def write_json(results: dict[str, str], started: time.struct_time, box: dict, parts: list[str]) -> str:
+    folder = os.path.join(ROOT, "instance", "bench")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"results-{time.strftime('%Y-%m-%d', started)}.json")
+    doc: dict = {}
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError):
+            doc = {}
+    when = time.strftime("%Y-%m-%dT%H:%M:%S%z", started)
+    figures = {f["name"]: f for f in doc.get("figures", [])}
+    for name, value in results.items():
+        figures[name] = {"name": name, "value": value, "reference": REFERENCES.get(name, ""), "measured_at": when,
+                         "parts": parts}
+    order = list(REFERENCES) + sorted(set(figures) - set(REFERENCES))
+    doc = {"date": time.strftime("%Y-%m-%d", started), "machine": box, "last_run": {"at": when, "parts": parts},
+           "figures": [figures[n] for n in order if n in figures]}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, ensure_ascii=False, indent=1)
+        fh.write("\n")
+    return path
+
+
+def media_figures() -> dict[str, str]:
+    """range_last_vs_first and accel_vs_nginx."""
     tmp = tempfile.mkdtemp(prefix="cadre-bench-")
     procs: list[subprocess.Popen] = []
     results: dict[str, str] = {}
@@ -245,24 +344,56 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+    return results
 
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+def search_figures() -> dict[str, str]:
     import search_bench
 
     figures = search_bench.run(10_000, 300)
-    results["search_p95_ms_10k"] = f"{figures['p95_ms']}"
     print(f"  (search: {figures['docs']} docs indexed in {figures['build_seconds']} s, "
           f"p50 {figures['p50_ms']} ms)", file=sys.stderr)
+    return {"search_p95_ms_10k": f"{figures['p95_ms']}"}
 
+
+def progress_figures() -> dict[str, str]:
     import progress_bench
 
-    results.update(progress_bench.run())
+    return progress_bench.run()
 
+
+def report_figures() -> dict[str, str]:
     import report_bench
 
-    results.update(report_bench.run())
-    for name, value in results.items():
-        print(f"{name}: {value}")
+    return report_bench.run()
+
+
+def load_figures() -> dict[str, str]:
+    import load_bench
+
+    return load_bench.run()
+
+
+def main() -> int:
+    parts = selected_parts()
+    started = time.localtime()
+    box = machine()
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    runners = {"media": media_figures, "search": search_figures, "progress": progress_figures,
+               "report": report_figures, "load": load_figures}
+    results: dict[str, str] = {}
+    for part in parts:
+        print(f"  (bench: {part}…)", file=sys.stderr, flush=True)
+        t0 = time.time()
+        got = runners[part]()
+        for name, value in got.items():
+            print(f"{name}: {value}", flush=True)
+        results.update({k: str(v) for k, v in got.items()})
+        print(f"  (bench: {part} took {time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
+    print()
+    print(table(results, started, box, parts))
+    path = write_json(results, started, box, parts)
+    print(f"\n(written to {os.path.relpath(path, ROOT)})")
     return 0
 
 

@@ -246,10 +246,12 @@ def env_example_keys() -> tuple[dict, str]:
 
 # --- nginx configuration ------------------------------------------------------------------------------
 
-def render_nginx(tmp: str, ports: dict, media: str, cert: str, key: str) -> str:
+def render_nginx(tmp: str, ports: dict, media: str, cert: str, key: str, worker_connections: int = 512) -> str:
     """deploy/nginx/cadre.conf with the check's ports, paths and certificate; a main nginx.conf
     like Debian's around it. Each substitution must hit, so that a change of the site's shape
-    fails here instead of silently checking something else."""
+    fails here instead of silently checking something else. `worker_connections` per nginx process
+    (2 processes): each idle keep-alive client connection holds one, and each request to gunicorn
+    one more (bench/load_bench.py raises it for thousands of watchers)."""
     site = open(os.path.join(ROOT, "deploy", "nginx", "cadre.conf"), encoding="utf-8").read()
     snippet = open(os.path.join(ROOT, "deploy", "nginx-media.conf"), encoding="utf-8").read()
 
@@ -286,10 +288,11 @@ def render_nginx(tmp: str, ports: dict, media: str, cert: str, key: str) -> str:
         fh.write(f"""# rendered by deploy/prod_check.py: Debian's nginx.conf reduced to what the site relies on
 {'user root;' if os.geteuid() == 0 else ''}
 worker_processes 2;
+{f'worker_rlimit_nofile {2 * worker_connections + 64};' if worker_connections > 512 else ''}
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 512; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     sendfile on;
     tcp_nopush on;
@@ -384,10 +387,13 @@ class Browser:
 # --- the stack ----------------------------------------------------------------------------------------
 
 class Stack:
-    def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix="cadre-prodcheck-")
+    """The processes, database, Redis database and temporary folder of one run on loopback
+    (`name` names the database and the folder: bench/load_bench.py uses a stack of its own)."""
+
+    def __init__(self, name: str = "prodcheck"):
+        self.tmp = tempfile.mkdtemp(prefix=f"cadre-{name}-")
         self.procs: list[tuple[str, subprocess.Popen, int]] = []
-        self.db = f"cadre_prodcheck_{os.getpid()}"
+        self.db = f"cadre_{name}_{os.getpid()}"
         self.restore_db = f"{self.db}_restore"
         self.db_created = False
         self.redis_url: str | None = None
@@ -460,7 +466,7 @@ class Stack:
 
 # --- steps ------------------------------------------------------------------------------------------------
 
-def prepare_env(st: Stack, example: dict) -> str:
+def prepare_env(st: Stack, example: dict, extra: dict | None = None) -> str:
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("CADRE_", "GUNICORN_", "FLASK_")) and k not in ("DATABASE_URL", "SECRET_KEY",
                                                                                   "WEB_CONCURRENCY")}
@@ -481,6 +487,7 @@ def prepare_env(st: Stack, example: dict) -> str:
         "GUNICORN_ACCESS_LOG": st.path("gunicorn-access.log"),
         "PYTHONUNBUFFERED": "1",
     })
+    env.update(extra or {})
     st.env = env
     return f"app :{st.ports['app']}, nginx https :{st.ports['https']}, http :{st.ports['http']}"
 
@@ -512,14 +519,14 @@ def seed(st: Stack) -> dict:
     return {"card": row[0], "course_id": row[1], "detail": f"{imported}; {exams}"}
 
 
-def start_services(st: Stack, nginx_bin: str) -> str:
+def start_services(st: Stack, nginx_bin: str, worker_connections: int = 512) -> str:
     gunicorn = st.start("gunicorn", [os.path.join(VENV_BIN, "gunicorn"), "--config", "deploy/gunicorn.conf.py",
                                      "wsgi:app"], stop_signal=signal.SIGTERM)
     wait_http(st.ports["app"], gunicorn, "gunicorn")
     worker = st.start("worker", [os.path.join(VENV_BIN, "flask"), "worker"], stop_signal=signal.SIGINT)
     cert, key = make_certificate(st.tmp)
     os.makedirs(st.path("acme"), exist_ok=True)
-    conf = render_nginx(st.tmp, st.ports, st.path("media"), cert, key)
+    conf = render_nginx(st.tmp, st.ports, st.path("media"), cert, key, worker_connections)
     test = subprocess.run([nginx_bin, "-t", "-q", "-c", conf, "-p", st.tmp, "-e", st.path("nginx-error.log")],
                           capture_output=True, text=True)
     expect(test.returncode == 0, f"nginx -t refused the rendered site: {test.stderr.strip()}")
@@ -776,6 +783,53 @@ def check_restore(st: Stack):
 
 # --- main -----------------------------------------------------------------------------------------------
 
+def create_database(st: Stack):
+    pg_admin(f'DROP DATABASE IF EXISTS "{st.db}" WITH (FORCE)')
+    pg_admin(f'CREATE DATABASE "{st.db}"')
+    st.db_created = True
+    return None, st.db
+
+
+def redis_step(st: Stack):
+    st.redis_url, detail = ensure_redis(st)
+    return None, detail
+
+
+def bring_up(step: Steps, st: Stack, seed_fn=None, extra_env: dict | None = None,
+             worker_connections: int = 512) -> tuple[dict, str]:
+    """nginx, PostgreSQL, a database, Redis, the environment, the seed and the services, each a
+    step; returns (what seed_fn returned, the nginx binary). The caller stops `st` in any case
+    (see main). bench/load_bench.py brings up the same stack with a seed of its own."""
+    nginx_bin = step("nginx", ensure_nginx)
+    step("PostgreSQL", lambda: (None, f"{PG_HOST}:{PG_PORT}, server {ensure_postgres()}"))
+    step("database", create_database, st)
+    step("Redis", redis_step, st)
+    example = step("deploy/cadre.env.example", env_example_keys)
+    step("environment", lambda: (None, prepare_env(st, example, extra_env)))
+    seed_fn = seed_fn or seed
+    seeded = step("flask db upgrade, demo, courses import, demo-exams" if seed_fn is seed else "seed",
+                  lambda: (lambda s: (s, s["detail"]))(seed_fn(st)))
+    step("start the stack", lambda: (None, start_services(st, nginx_bin, worker_connections)))
+    return seeded, nginx_bin
+
+
+def tear_down(st: Stack, failed: bool, keep: bool = False) -> bool:
+    """Stop every process, drop the databases, flush Redis, remove the folder; True if all went well."""
+    if failed:
+        st.tail_logs()
+    notes = st.stop_all()
+    bad = [n for n in notes if "killed" in n]
+    log(f"  {'ok  ' if not bad else 'FAIL'}         stopped: {', '.join(notes) or 'nothing was running'}")
+    if st.db_created:
+        st.drop()
+        log(f"  ok           dropped {st.db}{' and ' + st.restore_db}, flushed {st.redis_url}")
+    if keep:
+        log(f"  (kept {st.tmp})")
+    else:
+        shutil.rmtree(st.tmp, ignore_errors=True)
+    return not bad
+
+
 def main() -> int:
     log("make prod-check: PostgreSQL + Redis + gunicorn + flask worker + nginx on loopback, a smoke journey through nginx")
     step = Steps()
@@ -785,25 +839,7 @@ def main() -> int:
     # the databases: SystemExit goes through the `finally` below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        nginx_bin = step("nginx", ensure_nginx)
-        step("PostgreSQL", lambda: (None, f"{PG_HOST}:{PG_PORT}, server {ensure_postgres()}"))
-
-        def create_db():
-            pg_admin(f'DROP DATABASE IF EXISTS "{st.db}" WITH (FORCE)')
-            pg_admin(f'CREATE DATABASE "{st.db}"')
-            st.db_created = True
-            return None, st.db
-        step("database", create_db)
-
-        def redis_step():
-            st.redis_url, detail = ensure_redis(st)
-            return None, detail
-        step("Redis", redis_step)
-        example = step("deploy/cadre.env.example", env_example_keys)
-        step("environment", lambda: (None, prepare_env(st, example)))
-        seeded = step("flask db upgrade, demo, courses import, demo-exams",
-                      lambda: (lambda s: (s, s["detail"]))(seed(st)))
-        step("start the stack", lambda: (None, start_services(st, nginx_bin)))
+        seeded, _nginx = bring_up(step, st)
 
         b = Browser(st.ports["https"], st.tls)
         step("HTTP → HTTPS redirect", check_redirect, st)
@@ -823,19 +859,7 @@ def main() -> int:
     except Exception:  # noqa: BLE001 — printed by Steps
         failed = True
     finally:
-        if failed:
-            st.tail_logs()
-        notes = st.stop_all()
-        bad = [n for n in notes if "killed" in n]
-        log(f"  {'ok  ' if not bad else 'FAIL'}         stopped: {', '.join(notes) or 'nothing was running'}")
-        failed = failed or bool(bad)
-        if st.db_created:
-            st.drop()
-            log(f"  ok           dropped {st.db}{' and ' + st.restore_db}, flushed {st.redis_url}")
-        if os.environ.get("PROD_CHECK_KEEP"):
-            log(f"  (kept {st.tmp})")
-        else:
-            shutil.rmtree(st.tmp, ignore_errors=True)
+        failed = not tear_down(st, failed, keep=bool(os.environ.get("PROD_CHECK_KEEP"))) or failed
     total = time.perf_counter() - step.started
     log(f"prod-check: {'FAILED' if failed else 'all steps passed'} in {total:.0f} s")
     log(f"prod-check: {step.count} passed, {1 if failed else 0} failed")
