@@ -151,10 +151,14 @@ def seed_demo_credits(rng: random.Random, admin: User, netadmins: dict[str, User
             if not chosen:
                 continue
             end = today - timedelta(days=min(ago, today.timetuple().tm_yday - 1))
-            sheet = evidence.store_evidence(f"{name}签到表.pdf", _DEMO_PDF)
-            training.record_training(recorder, name=name, organiser=organiser, start_date=end - timedelta(days=days - 1),
-                                     end_date=end, days=days, cadre_lines="\n".join(n for _u, n in chosen),
-                                     evidence=sheet)
+            # a record lists at most training.MAX_CADRES cadres: a big district's class runs in sessions
+            batches = [chosen[i:i + training.MAX_CADRES] for i in range(0, len(chosen), training.MAX_CADRES)]
+            for k, batch in enumerate(batches, start=1):
+                title = name if len(batches) == 1 else f"{name}(第{k}期)"
+                sheet = evidence.store_evidence(f"{title}签到表.pdf", _DEMO_PDF)
+                training.record_training(recorder, name=title, organiser=organiser,
+                                         start_date=end - timedelta(days=days - 1), end_date=end, days=days,
+                                         cadre_lines="\n".join(n for _u, n in batch), evidence=sheet)
     org = admin
     for i, (kind, level, title, state) in enumerate(APPLICATIONS):
         user = roster[0][0] if i == 0 else roster[(i * 17) % len(roster)][0]

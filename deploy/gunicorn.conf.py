@@ -56,7 +56,9 @@ keepalive = 75
 
 # Replace each worker after a number of requests, the jitter spreading the restarts so that both
 # workers never restart at once: bounds any slow growth of memory (Whoosh readers, jieba caches).
-max_requests = _int("GUNICORN_MAX_REQUESTS", 2000)
+# Not too often: at 400 watchers (40 req/s, bench/load_bench.py) 2,000 requests recycled each
+# worker every 40-70 s, and each new worker spends ~2 s loading the app and jieba's dictionary.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 20000)
 max_requests_jitter = max(1, max_requests // 10) if max_requests else 0
 
 # Behind nginx: believe X-Forwarded-Proto (so that the app builds https:// URLs and its Secure
@@ -129,3 +131,9 @@ def post_worker_init(worker):
         return (fixed if trusted(environ) else direct)(environ, start_response)
 
     worker.wsgi = app
+
+    # Before the first request: the search's dictionary (otherwise the first search of each new
+    # worker waits ~1.4 s for it).
+    from app.search.engine import warm_up
+
+    warm_up()

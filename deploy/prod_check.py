@@ -397,6 +397,7 @@ class Stack:
         self.restore_db = f"{self.db}_restore"
         self.db_created = False
         self.redis_url: str | None = None
+        self.nginx_conf: str | None = None
         self.own_redis = False
         self.env: dict[str, str] = {}
         self.ports: dict[str, int] = {}
@@ -479,6 +480,7 @@ def prepare_env(st: Stack, example: dict, extra: dict | None = None) -> str:
         "DATABASE_URL": f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{st.db}",
         "CADRE_JOBS_BACKEND": "redis",
         "CADRE_REDIS_URL": st.redis_url,
+        "CADRE_RATELIMIT_STORAGE_URI": st.redis_url,  # the run's own Redis database, flushed after it
         "CADRE_MEDIA_ROOT": st.path("media"),
         "CADRE_MEDIA_ACCEL": "nginx",
         "CADRE_SEARCH_INDEX_DIR": st.path("search-index"),
@@ -526,7 +528,7 @@ def start_services(st: Stack, nginx_bin: str, worker_connections: int = 512) -> 
     worker = st.start("worker", [os.path.join(VENV_BIN, "flask"), "worker"], stop_signal=signal.SIGINT)
     cert, key = make_certificate(st.tmp)
     os.makedirs(st.path("acme"), exist_ok=True)
-    conf = render_nginx(st.tmp, st.ports, st.path("media"), cert, key, worker_connections)
+    conf = st.nginx_conf = render_nginx(st.tmp, st.ports, st.path("media"), cert, key, worker_connections)
     test = subprocess.run([nginx_bin, "-t", "-q", "-c", conf, "-p", st.tmp, "-e", st.path("nginx-error.log")],
                           capture_output=True, text=True)
     expect(test.returncode == 0, f"nginx -t refused the rendered site: {test.stderr.strip()}")
@@ -737,8 +739,72 @@ def check_export(st: Stack, admin: Browser):
                   f"{len(wb.worksheets)} sheets / {rows} rows in openpyxl; owner-only download")
 
 
+def check_scale_out(st: Stack, nginx_bin: str, conf: str):
+    """A second gunicorn instance (what a second web machine runs) against the same PostgreSQL and
+    Redis, added to nginx's upstream by a reload with no request lost: requests are shared between
+    the two, a session made on one is good on the other, and an export requested through one
+    instance, built by the worker, downloads through either."""
+    port2 = free_port()
+    env2 = {**st.env, "GUNICORN_BIND": f"127.0.0.1:{port2}", "GUNICORN_ACCESS_LOG": st.path("gunicorn2-access.log")}
+    second = st.start("gunicorn2", [os.path.join(VENV_BIN, "gunicorn"), "--config", "deploy/gunicorn.conf.py",
+                                    "wsgi:app"], stop_signal=signal.SIGTERM, env=env2)
+    wait_http(port2, second, "second gunicorn", path="/readyz")
+    site_path = os.path.join(st.tmp, "cadre.conf")   # the rendered site, included by `conf`
+    site = open(site_path, encoding="utf-8").read()
+    line = f"server 127.0.0.1:{st.ports['app']};"
+    expect(site.count(line) == 1, "the rendered upstream has no single server line")
+    open(site_path, "w", encoding="utf-8").write(site.replace(line, f"{line}\n    server 127.0.0.1:{port2};"))
+    reload = subprocess.run([nginx_bin, "-s", "reload", "-c", conf, "-p", st.tmp, "-e", st.path("nginx-error.log")],
+                            capture_output=True, text=True)
+    expect(reload.returncode == 0, f"nginx -s reload: {reload.stderr.strip()}")
+
+    def served() -> tuple[int, int]:
+        counts = []
+        for name in ("gunicorn-access.log", "gunicorn2-access.log"):
+            try:
+                counts.append(sum(1 for _ in open(st.path(name), encoding="utf-8")))
+            except FileNotFoundError:
+                counts.append(0)
+        return counts[0], counts[1]
+
+    # nginx's old workers finish their requests and the new ones use both servers
+    deadline = time.time() + 20
+    cadre = Browser(st.ports["https"], st.tls)
+    while served()[1] == 0 and time.time() < deadline:
+        cadre.ok(200, "GET", "/readyz")
+    before = served()
+    expect(before[1] > 0, "the second instance got no request through nginx after the reload")
+    admin = Browser(st.ports["https"], st.tls)
+    me = admin.login("admin", DEMO_PASSWORD)["user"]["id"]
+    for _ in range(20):
+        expect(admin.ok(200, "GET", "/api/v1/me").json()["id"] == me, "the session changed between instances")
+    after = served()
+    share = (after[0] - before[0], after[1] - before[1])
+    expect(min(share) >= 5, f"20 requests of one session were not shared by both instances: {share}")
+    created = admin.ok(202, "POST", "/api/v1/reports/exports", {"kind": "course", "format": "xlsx"}).json()
+    t0 = time.time()
+    state = created
+    while state["state"] in ("queued", "running") and time.time() - t0 < 90:
+        time.sleep(0.3)
+        state = admin.ok(200, "GET", f"/api/v1/reports/exports/{created['id']}").json()
+    expect(state["state"] == "done", f"export {created['id']} ended {state['state']}: {state.get('error')}")
+    sizes = {len(admin.ok(200, "GET", urllib.parse.urlsplit(state["download_url"]).path).body) for _ in range(4)}
+    expect(len(sizes) == 1 and sizes != {0}, f"the export's downloads differ: {sizes}")
+    for port in (st.ports["app"], port2):   # each instance is ready on its own (database and queue)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/readyz")
+        ready = conn.getresponse()
+        body = json.loads(ready.read())
+        expect(ready.status == 200 and body == {"ok": True, "database": "ok", "queue": "ok"}, f":{port} /readyz {body}")
+    return None, (f"second instance :{port2} added by nginx reload; one admin session's 20 requests served "
+                  f"{share[0]} / {share[1]}; an export built by the worker downloaded 4 times; /readyz ok on both")
+
+
 def check_logs(st: Stack):
-    lines = open(st.path("gunicorn-access.log"), encoding="utf-8").read().splitlines()
+    lines = []
+    for name in ("gunicorn-access.log", "gunicorn2-access.log"):
+        if os.path.exists(st.path(name)):
+            lines += open(st.path(name), encoding="utf-8").read().splitlines()
     expect(lines, "the gunicorn access log is empty")
     errors = [line for line in lines if re.search(r'" 5\d\d ', line)]
     expect(not errors, f"5xx answers from gunicorn: {errors[:3]}")
@@ -746,7 +812,8 @@ def check_logs(st: Stack):
     expect(not static, f"static files reached gunicorn: {static[:2]}")
     leaked = [line for line in lines if "?" in line.split('"')[1]]
     expect(not leaked, f"query strings in the access log: {leaked[:2]}")
-    tracebacks = open(st.path("gunicorn.log"), encoding="utf-8", errors="replace").read().count("Traceback")
+    tracebacks = sum(open(st.path(name), encoding="utf-8", errors="replace").read().count("Traceback")
+                     for name in ("gunicorn.log", "gunicorn2.log") if os.path.exists(st.path(name)))
     expect(tracebacks == 0, f"{tracebacks} traceback(s) in the gunicorn log")
     return None, f"{len(lines)} requests reached gunicorn, no 5xx, no static file, no query string, no traceback"
 
@@ -854,6 +921,7 @@ def main() -> int:
         step("request size limits", check_limits, st, b)
         step("client address behind nginx", check_client_address, st)
         step("report export through the Redis worker", check_export, st, Browser(st.ports["https"], st.tls))
+        step("scale out: a second gunicorn instance", check_scale_out, st, _nginx, st.nginx_conf)
         step("server logs", check_logs, st)
         step("backup and restore (pg_dump / pg_restore)", check_restore, st)
     except Exception:  # noqa: BLE001 — printed by Steps
