@@ -340,7 +340,7 @@ def summarise(out: dict) -> dict[str, str]:
         f"{st['attempts']} exam attempts ({st['submitted']} handed in), {st['pages']} pages; generator CPU "
         f"{out['generator_cpu_seconds']} s; gunicorn 5xx {out.get('gunicorn_5xx')}; nginx error-log lines "
         f"{out.get('nginx_errors')}; gunicorn worker processes booted {out.get('gunicorn_boots')} "
-        f"(2 at start, then one per GUNICORN_MAX_REQUESTS ≈ 2000 requests each))")
+        f"(2 at start, then one each time a worker reaches GUNICORN_MAX_REQUESTS))")
     if errors:
         log(f"  (load errors by request: {out['errors']})")
         for sample in out["error_samples"][:10]:

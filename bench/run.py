@@ -31,7 +31,7 @@ Each figure prints as `name: value` when its part is done; at the end one table 
 is also written to instance/bench/results-YYYY-MM-DD.json (figures of an earlier run that day that
 this run did not measure are kept there, each with its own time).
 
-    BENCH_ONLY=load make bench        only some parts: media (range + accel), search, progress,
+    BENCH_ONLY=load make bench        only some parts: media (range + accel), search, progress, workers,
                                       report, load (comma-separated)
 """
 from __future__ import annotations
@@ -228,11 +228,16 @@ REFERENCES = {
     "unit_report_vs_sql_postgres": "city unit report (50,000 cadres) ÷ the bare SQL it needs, PostgreSQL; aim ≤ 2",
     "unit_report_ms_postgres": "the city unit report's median ms, PostgreSQL",
     "archive_ms_postgres": "a cadre's year archive, median ms over 25 cadres of the city, PostgreSQL",
+    "workers_gthread_vs_sync2": "progress reports req/s (8 connections, PostgreSQL): gunicorn gthread 2×4 ÷ sync 2 "
+                                "(deploy/bench_worker_model.py)",
+    "workers_gthread_vs_sync5": "the same, gthread 2×4 ÷ sync 5 (gunicorn's classic 2 × cores + 1)",
+    "workers_gthread_p99_ms_50c": "p99 ms of progress reports with 50 connections, gthread 2×4",
+    "workers_sync5_rss_vs_gthread": "memory (RSS of master and workers): sync 5 ÷ gthread 2×4",
     "watchers_at_p99_200ms": "most concurrent watchers (+1 browser, 1 exam taker per 8) with p99 of all requests "
                              "< 200 ms, 0 errors; production stack, generator on the same machine",
     "load_errors": "failed requests over the whole load run, logins included (must be 0)",
 }
-PARTS = ("media", "search", "progress", "load", "report")  # report last: its datasets take minutes the first time
+PARTS = ("media", "search", "progress", "workers", "load", "report")  # report last: its datasets take minutes the first time
 ALIASES = {"range": "media", "accel": "media", "reports": "report"}
 
 
@@ -368,6 +373,13 @@ def report_figures() -> dict[str, str]:
     return report_bench.run()
 
 
+def workers_figures() -> dict[str, str]:
+    sys.path.insert(0, os.path.join(ROOT, "deploy"))
+    import bench_worker_model
+
+    return bench_worker_model.run()
+
+
 def load_figures() -> dict[str, str]:
     import load_bench
 
@@ -380,7 +392,7 @@ def main() -> int:
     box = machine()
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     runners = {"media": media_figures, "search": search_figures, "progress": progress_figures,
-               "report": report_figures, "load": load_figures}
+               "report": report_figures, "load": load_figures, "workers": workers_figures}
     results: dict[str, str] = {}
     for part in parts:
         print(f"  (bench: {part}…)", file=sys.stderr, flush=True)

@@ -127,6 +127,24 @@ def one(label: str, args: list[str], tmp: str) -> dict:
         pb.pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
+def run() -> dict[str, str]:
+    """The three models measured; `make bench` (part `workers`) prints these ratios."""
+    why = pb.pg_reachable()
+    if why:
+        return {"workers_gthread_vs_sync2": f"n/a (PostgreSQL needed: {why})"}
+    pb.log(f"  worker models on PostgreSQL, {base.SECONDS:g} s per figure after a {pb.WARM_SECONDS} s warm-up")
+    tmp = tempfile.mkdtemp(prefix="cadre-workermodel-")
+    try:
+        got = {label: one(label, args, tmp) for label, args in CONFIGS}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    g, s2, s5 = got["gthread 2×4"], got["sync 2"], got["sync 5"]
+    return {"workers_gthread_vs_sync2": f"{g['report8'] / s2['report8']:.2f}",
+            "workers_gthread_vs_sync5": f"{g['report8'] / s5['report8']:.2f}",
+            "workers_gthread_p99_ms_50c": f"{g['p99']:.0f}",
+            "workers_sync5_rss_vs_gthread": f"{s5['rss'] / g['rss']:.2f}"}
+
+
 def main() -> int:
     why = pb.pg_reachable()
     if why:
