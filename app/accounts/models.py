@@ -70,6 +70,16 @@ class Unit(TimestampMixin, Base):
     def contains(self, other: Unit) -> bool:
         return other.path.startswith(self.path)
 
+    @property
+    def local_name(self) -> str:
+        """The unit's names below the city, "渭滨区 · 区财政局 · 预算绩效股": a section's name alone
+        repeats across the city (every bureau has its 办公室), and a printed card must say whose it is."""
+        parts, unit = [], self
+        while unit is not None and unit.level != UnitLevel.CITY:
+            parts.append(unit.name)
+            unit = unit.parent
+        return " · ".join(reversed(parts)) or self.name
+
 
 class User(TimestampMixin, Base):
     __tablename__ = "users"

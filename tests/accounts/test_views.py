@@ -60,6 +60,8 @@ def test_first_login_is_sent_to_the_password_page(app, world):
     token = _csrf(c, f"/admin/cadres/{world.wb_cadre}")
     sheet = c.post(f"/admin/cadres/{world.wb_cadre}/cards", data={"csrf_token": token}).get_data(as_text=True)
     number = re.search(r'<strong class="mono">([\d ]{19})</strong>', sheet).group(1)
+    # the unit below the city, in full: a bureau's or section's name alone repeats across districts
+    assert '<div class="pcard-unit">渭滨区 · 渭滨区财政局</div>' in sheet
     password = re.search(r'<strong class="mono pw">(\w+)</strong>', sheet).group(1)
     cadre = app.test_client()
     r = login(cadre, number, password)

@@ -122,7 +122,7 @@ def card_sheet(page) -> tuple[str, str]:
     assert re.fullmatch(r"\d{4} \d{4} \d{4} \d{4}", number), number
     assert len(password) >= 8
     assert page.locator(".pcard-name").inner_text() == CADRE
-    assert page.locator(".pcard-unit").inner_text() == SECTION
+    assert page.locator(".pcard-unit").inner_text() == f"渭滨区 · {DISTRICT_BUREAU} · {SECTION}"
     return number, password
 
 
