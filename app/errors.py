@@ -1,6 +1,9 @@
 """Domain errors and their HTTP mapping (RFC 9457 problem details for the API)."""
 from __future__ import annotations
 
+import errno
+from contextlib import contextmanager
+
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -53,15 +56,22 @@ class InsufficientStorage(DomainError):
     code = "insufficient_storage"
 
 
-def is_no_space(err: OSError) -> bool:
-    """Whether an OSError means a full disk or an exhausted quota."""
-    import errno
-
-    return err.errno in {errno.ENOSPC, getattr(errno, "EDQUOT", 122)}
-
-
-def no_space_left() -> InsufficientStorage:
-    return InsufficientStorage(_("服务器存储空间不足,文件未保存;请稍后再试或联系管理员"), field="file")
+@contextmanager
+def storage_write(cleanup=None):
+    """Around a write to the upload folders: any OSError first runs `cleanup` (remove or truncate
+    what was partly written); a full disk or an exhausted quota then becomes InsufficientStorage
+    (507), anything else goes on as it was."""
+    try:
+        yield
+    except OSError as err:
+        if cleanup is not None:
+            try:
+                cleanup()
+            except OSError:
+                pass
+        if err.errno in {errno.ENOSPC, getattr(errno, "EDQUOT", 122)}:
+            raise InsufficientStorage(_("服务器存储空间不足,文件未保存;请稍后再试或联系管理员"), field="file") from err
+        raise
 
 
 class RateLimited(DomainError):

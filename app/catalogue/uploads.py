@@ -18,7 +18,7 @@ from app.audit.services import CLI, Origin, record_event
 from app.catalogue import media
 from app.catalogue.models import Lesson, MediaJob, MediaJobState, VideoAsset
 from app.db import enqueue_after_commit, utcnow
-from app.errors import Conflict, Invalid, NotFound, is_no_space, no_space_left
+from app.errors import Conflict, Invalid, NotFound, storage_write
 from app.extensions import db
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}
@@ -80,14 +80,9 @@ def start_upload(actor: User, lesson: Lesson, filename: str, total_bytes: int, *
     db.session.add(job)
     db.session.flush()
     job.original_relpath = f"originals/{job.id:06d}-{uuid.uuid4().hex[:8]}/original{os.path.splitext(name)[1].lower()}"
-    try:
+    with storage_write(cleanup=lambda: discard_original(job)):
         os.makedirs(os.path.dirname(media_path(job.original_relpath)), exist_ok=True)
         open(media_path(job.original_relpath), "wb").close()
-    except OSError as err:
-        discard_original(job)
-        if is_no_space(err):
-            raise no_space_left() from err
-        raise
     record_event(actor, "video.upload", target=lesson, target_label=f"{lesson.course.title} · {lesson.title}",
                  origin=origin, job_id=job.id, filename=name, bytes=total_bytes)
     return job
@@ -113,7 +108,9 @@ def append_chunk(actor: User, job: MediaJob, offset: int, stream: BinaryIO) -> M
     path = media_path(job.original_relpath)
     remaining = job.total_bytes - job.received_bytes
     written = 0
-    try:
+    # A full disk: the chunk's bytes are dropped again (the upload resumes from `offset` once there
+    # is room), and the client hears 507 instead of a 500.
+    with storage_write(cleanup=lambda: os.truncate(path, offset)):
         with open(path, "r+b") as out:
             out.seek(offset)
             out.truncate()
@@ -126,16 +123,6 @@ def append_chunk(actor: User, job: MediaJob, offset: int, stream: BinaryIO) -> M
                     out.truncate(offset)
                     raise Invalid(_("上传的数据超过了声明的文件大小"), field="file", code="too_large")
                 out.write(block)
-    except OSError as err:
-        # A full disk: the chunk's bytes are dropped again (the upload resumes from `offset` once
-        # there is room), and the client hears 507 instead of a 500.
-        try:
-            os.truncate(path, offset)
-        except OSError:
-            pass
-        if is_no_space(err):
-            raise no_space_left() from err
-        raise
     if written == 0:
         raise Invalid(_("分片为空"), field="file", code="empty")
     job.received_bytes += written

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import current_app, send_file
 from flask_babel import gettext as _
 
-from app.errors import Invalid, is_no_space, no_space_left
+from app.errors import Invalid, storage_write
 
 # Signature → (extension, MIME type). The name a browser sends is never trusted for the type.
 SIGNATURES = (
@@ -51,20 +51,16 @@ def write_private(folder: str, ext: str, data: bytes) -> str:
     """Write bytes under a random name in an instance folder (outside the web root); the name.
     A write that fails (a full disk: 507, InsufficientStorage) leaves no partial file behind."""
     rel = secrets.token_hex(16) + ext
-    path = None
-    try:
-        path = os.path.join(_folder(folder), rel)
-        with open(path, "wb") as fh:
+    path: list[str] = []  # set once the folder exists (making it may be what fails)
+
+    def remove_partial():
+        if path and os.path.exists(path[0]):
+            os.remove(path[0])
+
+    with storage_write(cleanup=remove_partial):
+        path.append(os.path.join(_folder(folder), rel))
+        with open(path[0], "wb") as fh:
             fh.write(data)
-    except OSError as err:
-        if path is not None:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
-        if is_no_space(err):
-            raise no_space_left() from err
-        raise
     return rel
 
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import text
 
+from tests.e2e.conftest import CHROMIUM
 from tests.faults.conftest import Api, Server, is_postgres, own_database, proxied, seed
 
-CHROMIUM = "/usr/bin/chromium"
 EXPECTED = {"sqlite": ("busy", "1"), "postgresql": ("db_unavailable", "5")}
 
 
@@ -239,10 +239,29 @@ def _wait(locator, js: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
+def _start_playing(page, env: Env, before_lesson=None):
+    """The first cadre signs in and plays the first lesson until the player says it is timing;
+    `before_lesson(page)` runs once signed in (to route requests, say). Returns (video, status)."""
+    info, base = env.info, env.server.url
+    page.goto(base + "/login")
+    page.fill("input[name=login]", info["cadres"][0]["card"])
+    page.fill("input[name=password]", info["password"])
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    if before_lesson:
+        before_lesson(page)
+    page.goto(f"{base}/courses/{info['course_id']}/lessons/{info['lessons'][0]}")
+    box, video, status = page.locator("#tracked-player"), page.locator("video"), page.locator("[data-track-status]")
+    _wait(box, "b => b.dataset.trackState === 'active'")
+    _wait(video, "v => v.readyState >= 1")
+    video.evaluate("v => { v.muted = true; return v.play(); }")
+    _wait(status, "s => s.textContent === '正在计时'")
+    return video, status
+
+
 def _play_through_outage(env: Env) -> dict:
     from playwright.sync_api import sync_playwright
 
-    info, base = env.info, env.server.url
     reports = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM,
@@ -265,17 +284,7 @@ def _play_through_outage(env: Env) -> dict:
                                     body.get("code"), time.monotonic()))
 
             page.on("requestfinished", on_finished)
-            page.goto(base + "/login")
-            page.fill("input[name=login]", info["cadres"][0]["card"])
-            page.fill("input[name=password]", info["password"])
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
-            page.goto(f"{base}/courses/{info['course_id']}/lessons/{info['lessons'][0]}")
-            box, video, status = page.locator("#tracked-player"), page.locator("video"), page.locator("[data-track-status]")
-            _wait(box, "b => b.dataset.trackState === 'active'")
-            _wait(video, "v => v.readyState >= 1")
-            video.evaluate("v => { v.muted = true; return v.play(); }")
-            _wait(status, "s => s.textContent === '正在计时'")
+            video, status = _start_playing(page, env)
             time.sleep(3)
 
             t_down = time.monotonic()

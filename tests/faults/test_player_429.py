@@ -10,7 +10,7 @@ import os
 import pytest
 from sqlalchemy import text
 
-from tests.faults.test_db_outage import CHROMIUM, _in_thread, _wait, outage_env
+from tests.faults.test_db_outage import CHROMIUM, _in_thread, _start_playing, _wait, outage_env
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Chromium is missing (make test installs it)")
@@ -37,7 +37,6 @@ def test_player_keeps_and_resends_the_ranges_of_a_report_refused_with_429(tmp_pa
 def _play_with_429s(env) -> dict:
     from playwright.sync_api import sync_playwright
 
-    info, base = env.info, env.server.url
     # (route handlers run while the test calls into Playwright: it waits with wait_for_timeout)
     reports, refusing = [], {"on": False}
 
@@ -57,18 +56,7 @@ def _play_with_429s(env) -> dict:
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
             page = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN").new_page()
-            page.goto(base + "/login")
-            page.fill("input[name=login]", info["cadres"][0]["card"])
-            page.fill("input[name=password]", info["password"])
-            page.click("button[type=submit]")
-            page.wait_for_load_state()
-            page.route("**/reports", on_report)
-            page.goto(f"{base}/courses/{info['course_id']}/lessons/{info['lessons'][0]}")
-            box, video, status = page.locator("#tracked-player"), page.locator("video"), page.locator("[data-track-status]")
-            _wait(box, "b => b.dataset.trackState === 'active'")
-            _wait(video, "v => v.readyState >= 1")
-            video.evaluate("v => { v.muted = true; return v.play(); }")
-            _wait(status, "s => s.textContent === '正在计时'")
+            video, status = _start_playing(page, env, lambda pg: pg.route("**/reports", on_report))
             page.wait_for_timeout(2500)
             refusing["on"] = True
             _wait(status, "s => s.textContent === '网络中断,恢复后继续计时'", timeout=10)
